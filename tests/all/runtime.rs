@@ -1,0 +1,368 @@
+//! The waPC runtime driven directly, with real actors built from `actors/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_runtime::{
+    ActorOptions, CallError, HostCall, HostCallError, LoadError, Runtime, RuntimeConfig,
+};
+use nimbus_tests::{Signer, actor_wasm, signed_actor};
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        max_total_instances: 16,
+        max_memory_bytes: 32 * 1024 * 1024,
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
+}
+
+fn load(name: &str, options: ActorOptions) -> nimbus_runtime::Actor {
+    runtime().load_actor(&signed_actor(name), options).unwrap()
+}
+
+fn echo_host(call: HostCall<'_>) -> Result<Vec<u8>, HostCallError> {
+    if call.operation == "Fail" {
+        return Err("provider said no".into());
+    }
+    let mut out = format!("{}|{}|{}|", call.binding, call.namespace, call.operation).into_bytes();
+    out.extend_from_slice(call.payload);
+    Ok(out)
+}
+
+#[test]
+fn echo_returns_payloads_of_every_size() {
+    let actor = load("echo", ActorOptions::default());
+    for size in [0usize, 1, 1024 * 1024] {
+        let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let response = actor.call("Echo", &payload).unwrap();
+        assert_eq!(response.len(), size);
+        assert_eq!(response, payload, "echo of {size} bytes");
+    }
+}
+
+#[test]
+fn actor_id_is_the_module_key_from_the_claims() {
+    let signer = Signer::new();
+    let bytes = signer.sign(&actor_wasm("echo"), &["wasmcloud:keyvalue"]);
+    let actor = runtime().load_actor(&bytes, ActorOptions::default()).unwrap();
+    assert_eq!(actor.id(), signer.module.public_key());
+    let claims = actor.claims().unwrap();
+    assert_eq!(claims.claims.iss, signer.account.public_key());
+}
+
+#[test]
+fn host_call_round_trip() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            host_calls: Arc::new(echo_host),
+            ..ActorOptions::default()
+        },
+    );
+    let response = actor.call("HostCall", b"ping").unwrap();
+    assert_eq!(response, b"default|nimbus:test|Echo|ping");
+}
+
+#[test]
+fn host_call_error_reaches_the_guest() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            host_calls: Arc::new(|_: HostCall<'_>| -> Result<Vec<u8>, HostCallError> {
+                Err("no link for contract nimbus:test".into())
+            }),
+            ..ActorOptions::default()
+        },
+    );
+    match actor.call("HostCall", b"ping") {
+        Err(CallError::Guest { message, .. }) => {
+            assert!(message.contains("no link for contract nimbus:test"), "{message}")
+        }
+        other => panic!("expected a guest error, got {other:?}"),
+    }
+}
+
+#[test]
+fn host_calls_without_a_router_fail_cleanly() {
+    let actor = load("echo", ActorOptions::default());
+    let error = actor.call("HostCall", b"x").unwrap_err();
+    assert!(error.to_string().contains("no link for contract nimbus:test"), "{error}");
+}
+
+#[test]
+fn unknown_operation_is_reported_as_such() {
+    let actor = load("echo", ActorOptions::default());
+    match actor.call("NoSuchThing", b"") {
+        Err(CallError::UnknownOperation { operation, .. }) => assert_eq!(operation, "NoSuchThing"),
+        other => panic!("expected unknown operation, got {other:?}"),
+    }
+    // The instance is still good.
+    assert_eq!(actor.call("Echo", b"ok").unwrap(), b"ok");
+}
+
+#[test]
+fn guest_error_is_not_a_trap() {
+    let actor = load("echo", ActorOptions::default());
+    match actor.call("Fail", b"") {
+        Err(CallError::Guest { message, .. }) => assert!(message.contains("deliberate failure")),
+        other => panic!("expected a guest error, got {other:?}"),
+    }
+}
+
+#[test]
+fn trapped_instance_is_discarded_and_the_next_call_works() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            max_instances: 1,
+            ..ActorOptions::default()
+        },
+    );
+    assert_eq!(actor.call("Count", b"").unwrap(), b"1");
+    assert_eq!(actor.call("Count", b"").unwrap(), b"2");
+    match actor.call("Trap", b"") {
+        Err(CallError::Trapped { message, .. }) => {
+            assert!(message.contains("unreachable"), "{message}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(actor.live_instances(), 0, "the trapped instance must be dropped");
+    // A fresh instance: its counter starts again.
+    assert_eq!(actor.call("Count", b"").unwrap(), b"1");
+}
+
+#[test]
+fn endless_loop_is_stopped_at_the_deadline() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            max_instances: 1,
+            call_timeout: Some(Duration::from_millis(200)),
+            ..ActorOptions::default()
+        },
+    );
+    match actor.call("Loop", b"") {
+        Err(error @ CallError::DeadlineExceeded { .. }) => {
+            assert!(error.to_string().contains("did not finish Loop within"), "{error}")
+        }
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    assert_eq!(actor.call("Echo", b"alive").unwrap(), b"alive");
+}
+
+#[test]
+fn memory_growth_past_the_limit_is_stopped() {
+    let actor = load("echo", ActorOptions::default());
+    match actor.call("Grow", b"") {
+        Err(CallError::MemoryLimit { limit_bytes, .. }) => {
+            assert_eq!(limit_bytes, 32 * 1024 * 1024)
+        }
+        other => panic!("expected a memory limit error, got {other:?}"),
+    }
+    assert_eq!(actor.call("Echo", b"alive").unwrap(), b"alive");
+}
+
+#[test]
+fn concurrent_calls_share_the_pool() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            max_instances: 2,
+            ..ActorOptions::default()
+        },
+    );
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let actor = actor.clone();
+            scope.spawn(move || {
+                for i in 0..50 {
+                    let payload = format!("{t}-{i}");
+                    assert_eq!(actor.call("Echo", payload.as_bytes()).unwrap(), payload.as_bytes());
+                }
+            });
+        }
+    });
+    assert!(actor.live_instances() <= 2);
+}
+
+#[test]
+fn console_log_does_not_disturb_the_call() {
+    let actor = load("echo", ActorOptions::default());
+    assert_eq!(actor.call("Log", b"hello from the guest").unwrap(), b"");
+}
+
+#[test]
+fn not_wasm_is_refused() {
+    let error = runtime()
+        .load_actor(b"#!/bin/sh\necho hi\n", ActorOptions::default())
+        .unwrap_err();
+    assert!(matches!(error, LoadError::NotWasm), "{error}");
+    assert!(error.to_string().contains("not a WebAssembly module"));
+}
+
+#[test]
+fn module_without_wapc_exports_is_refused() {
+    let bytes = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "run")))"#).unwrap();
+    let error = runtime()
+        .load_actor(
+            &bytes,
+            ActorOptions {
+                allow_unsigned: true,
+                ..ActorOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(error, LoadError::MissingExport("__guest_call")), "{error}");
+    assert!(error.to_string().contains("not a waPC actor"));
+}
+
+#[test]
+fn module_with_foreign_imports_is_refused() {
+    let bytes = wat::parse_str(
+        r#"(module
+            (import "env" "launch_missiles" (func))
+            (memory (export "memory") 1)
+            (func (export "__guest_call") (param i32 i32) (result i32) i32.const 1))"#,
+    )
+    .unwrap();
+    let error = runtime()
+        .load_actor(
+            &bytes,
+            ActorOptions {
+                allow_unsigned: true,
+                ..ActorOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("env::launch_missiles"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unsigned_actor_is_refused_unless_allowed() {
+    let bytes = actor_wasm("echo");
+    let error = runtime().load_actor(&bytes, ActorOptions::default()).unwrap_err();
+    assert!(matches!(error, LoadError::Claims(_)), "{error}");
+    let actor = runtime()
+        .load_actor(
+            &bytes,
+            ActorOptions {
+                allow_unsigned: true,
+                ..ActorOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(actor.id().starts_with("unsigned-"));
+    assert_eq!(actor.call("Echo", b"x").unwrap(), b"x");
+}
+
+#[test]
+fn tampered_actor_is_refused() {
+    let mut bytes = signed_actor("echo");
+    // Flip a byte in the code: the last byte before the claims section is part of the
+    // module proper, so find a byte in the middle of the file instead.
+    let middle = bytes.len() / 3;
+    bytes[middle] ^= 0x01;
+    let error = runtime().load_actor(&bytes, ActorOptions::default()).unwrap_err();
+    assert!(matches!(error, LoadError::Claims(_)), "{error}");
+}
+
+#[test]
+fn wasmbus_generation_imports_work() {
+    let actor = load(
+        "echo-wasmbus",
+        ActorOptions {
+            host_calls: Arc::new(echo_host),
+            ..ActorOptions::default()
+        },
+    );
+    assert_eq!(actor.call("Echo", b"abc").unwrap(), b"abc");
+    assert_eq!(
+        actor.call("HostCall", b"x").unwrap(),
+        b"default|nimbus:test|Echo|x"
+    );
+}
+
+#[test]
+fn actor_built_with_published_wapc_guest_runs() {
+    let actor = load(
+        "wapc-echo",
+        ActorOptions {
+            host_calls: Arc::new(echo_host),
+            ..ActorOptions::default()
+        },
+    );
+    assert_eq!(actor.call("Echo", b"abc").unwrap(), b"abc");
+    assert_eq!(
+        actor.call("HostCall", b"x").unwrap(),
+        b"default|nimbus:test|Echo|x"
+    );
+    assert!(matches!(
+        actor.call("Nope", b""),
+        Err(CallError::UnknownOperation { .. })
+    ));
+}
+
+#[test]
+fn wasi_actor_gets_its_own_directory_and_logs_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let actor = load(
+        "wasi-echo",
+        ActorOptions {
+            wasi_dir: Some(dir.path().to_path_buf()),
+            ..ActorOptions::default()
+        },
+    );
+    assert!(actor.uses_wasi());
+    assert_eq!(actor.call("Echo", b"w").unwrap(), b"w");
+    assert_eq!(actor.call("Print", b"to the log").unwrap(), b"");
+    actor.call("WriteFile", b"kept on disk").unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("data.txt")).unwrap(),
+        b"kept on disk"
+    );
+    assert_eq!(actor.call("ReadFile", b"").unwrap(), b"kept on disk");
+}
+
+#[test]
+fn wasi_actor_without_a_directory_sees_no_files() {
+    let actor = load("wasi-echo", ActorOptions::default());
+    assert!(matches!(
+        actor.call("WriteFile", b"nowhere"),
+        Err(CallError::Guest { .. })
+    ));
+    assert_eq!(actor.call("Echo", b"still fine").unwrap(), b"still fine");
+}
+
+#[test]
+fn compiled_modules_are_cached_on_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        cache_dir: Some(cache.path().join("modules")),
+        max_total_instances: 4,
+        ..RuntimeConfig::default()
+    };
+    let bytes = signed_actor("echo");
+    let first = Runtime::new(config.clone()).unwrap();
+    first.load_actor(&bytes, ActorOptions::default()).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(cache.path().join("modules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].extension().unwrap(), "cwasm");
+
+    // A second runtime (a restarted host) loads from the cache.
+    let second = Runtime::new(config.clone()).unwrap();
+    let actor = second.load_actor(&bytes, ActorOptions::default()).unwrap();
+    assert_eq!(actor.call("Echo", b"cached").unwrap(), b"cached");
+
+    // A corrupt cache entry is ignored and replaced.
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    let third = Runtime::new(config).unwrap();
+    let actor = third.load_actor(&bytes, ActorOptions::default()).unwrap();
+    assert_eq!(actor.call("Echo", b"recompiled").unwrap(), b"recompiled");
+}

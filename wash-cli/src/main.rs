@@ -1,0 +1,65 @@
+//! `wash`: the command-line tool of nimbus. Keys, claims, calling actors, and (as the
+//! project grows) code generation, running hosts and controlling a lattice.
+
+mod call;
+mod claims;
+mod keys;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use output::OutputFormat;
+
+/// The wasmCloud-style shell for nimbus hosts and actors.
+#[derive(Debug, Parser)]
+#[command(name = "wash", version, about, propagate_version = true)]
+struct Cli {
+    /// Output format of commands that print data.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate, show and list nkeys (account, module, service, server, cluster).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Sign actors with capability claims, and inspect the claims of a module.
+    #[command(subcommand)]
+    Claims(claims::ClaimsCommand),
+    /// Call an operation on an actor once and print the raw response.
+    Call(call::CallArgs),
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(cmd) => keys::run(cmd, cli.output),
+        Command::Claims(cmd) => claims::run(cmd, cli.output),
+        Command::Call(args) => call::run(args, cli.output),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr so stdout stays clean for data. Actor log lines are shown by default;
+/// `RUST_LOG` overrides the filter.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,actor=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

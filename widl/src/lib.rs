@@ -1,0 +1,1 @@
+//! WIDL: the interface language of waPC-era wasmCloud.
