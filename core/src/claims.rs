@@ -142,7 +142,7 @@ pub struct Invocation {
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimsError {
     /// The file is not a (well-formed) WebAssembly module.
-    #[error("{0}")]
+    #[error(transparent)]
     NotWasm(#[from] WasmError),
     /// The module carries no claims section.
     #[error(
@@ -199,7 +199,7 @@ pub enum ClaimsError {
     },
     /// The token's `exp` has passed.
     #[error(
-        "claims expired at {} ; re-sign the module with a later `--expires-in`",
+        "claims expired at {}; re-sign the module with a later `--expires-in`",
         format_unix_time(*.exp)
     )]
     Expired {
@@ -208,7 +208,7 @@ pub enum ClaimsError {
     },
     /// The token's `nbf` has not come yet.
     #[error(
-        "claims are not valid before {} ; wait until then or re-sign the module without `--not-before`",
+        "claims are not valid before {}; wait until then or re-sign the module without `--not-before`",
         format_unix_time(*.nbf)
     )]
     NotYetValid {
@@ -237,7 +237,15 @@ pub enum ClaimsError {
     },
     /// Signing failed (bad key).
     #[error("failed to sign claims: {0}")]
-    Signing(#[from] KeyError),
+    Signing(KeyError),
+}
+
+impl From<KeyError> for ClaimsError {
+    /// Key errors met while encoding are signing failures; the message already carries
+    /// the key error, so it is not repeated as a source.
+    fn from(e: KeyError) -> Self {
+        ClaimsError::Signing(e)
+    }
 }
 
 /// When a token starts or stops being valid, relative to its issue time or absolute.
@@ -613,7 +621,7 @@ pub fn verify_actor_with_issuers(
     trusted: &[String],
 ) -> Result<Token<Actor>, ClaimsError> {
     let token = verify_actor(module, now)?;
-    if !trusted.iter().any(|t| *t == token.claims.iss) {
+    if !trusted.contains(&token.claims.iss) {
         return Err(ClaimsError::UntrustedIssuer {
             issuer: token.claims.iss,
         });
@@ -688,7 +696,7 @@ pub fn verify_invocation(
     check_signature(&parsed)?;
     check_times(&parsed.claims, unix_now())?;
     let claims = parsed.claims;
-    if !cluster_issuers.iter().any(|i| *i == claims.iss) {
+    if !cluster_issuers.contains(&claims.iss) {
         return Err(ClaimsError::UntrustedIssuer { issuer: claims.iss });
     }
     let hash = invocation_hash(

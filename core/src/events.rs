@@ -105,7 +105,11 @@ impl CloudEvent {
 
     /// Decodes the data as `T` (check [`CloudEvent::is`] first to pick the type).
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, EncodingError> {
-        T::deserialize(&self.data).map_err(|e| EncodingError::decode::<T>(Format::Json, 0, e))
+        T::deserialize(&self.data).map_err(|e| {
+            // Only on the error path: the encoded size of `data`, for the message.
+            let len = serde_json::to_vec(&self.data).map_or(0, |v| v.len());
+            EncodingError::decode::<T>(Format::Json, len, e)
+        })
     }
 
     /// Encodes the envelope as JSON bytes, ready to publish.

@@ -160,7 +160,7 @@ pub enum KeyError {
     },
     /// A valid key of the wrong kind for the job.
     #[error(
-        "expected {expected} key (starting with {}), got {actual} key; generate one with `wash keys gen {expected}`",
+        "the key must be of type {expected} (public key starting with {}), but it is of type {actual}; generate one with `wash keys gen {expected}`",
         .expected.prefix()
     )]
     WrongKind {

@@ -283,7 +283,7 @@ pub fn embed_custom_section(module: &[u8], name: &str, data: &[u8]) -> Result<Ve
         .and_then(|n| n.checked_add(data.len()))
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(too_large)?;
-    let mut out = Vec::with_capacity(module.len() + size as usize + 6);
+    let mut out = Vec::with_capacity(module.len().saturating_add(size as usize + 6));
     out.extend_from_slice(module);
     out.push(0);
     write_u32_leb(&mut out, size);

@@ -1,6 +1,8 @@
 //! Each way a module's claims can be wrong gives its own error variant and a message
 //! that says what to do.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nimbus_core::claims::{
@@ -66,7 +68,10 @@ fn base_claims(iss: &str, sub: &str) -> Claims<Actor> {
 fn valid_module_passes() {
     let signed = sign(&ActorClaimsParams::default());
     let token = verify_actor(&signed, unix_now()).unwrap();
-    assert_eq!(token.claims.wascap.hash, wasm::module_hash(&signed).unwrap());
+    assert_eq!(
+        token.claims.wascap.hash,
+        wasm::module_hash(&signed).unwrap()
+    );
 }
 
 #[test]
@@ -80,17 +85,17 @@ fn unsigned_module_is_no_claims() {
 fn garbage_is_not_wasm() {
     let err = verify_actor(b"#!/bin/sh\necho hi\n", unix_now()).unwrap_err();
     assert!(matches!(err, ClaimsError::NotWasm(_)), "{err:?}");
-    assert!(err.to_string().contains("not a WebAssembly module"), "{err}");
+    assert!(
+        err.to_string().contains("not a WebAssembly module"),
+        "{err}"
+    );
 }
 
 #[test]
 fn tampered_module_is_hash_mismatch() {
     let signed = sign(&ActorClaimsParams::default());
     let mut tampered = signed.clone();
-    let pos = tampered
-        .windows(8)
-        .position(|w| w == b"original")
-        .unwrap();
+    let pos = tampered.windows(8).position(|w| w == b"original").unwrap();
     tampered[pos] = b'O';
     let err = verify_actor(&tampered, unix_now()).unwrap_err();
     let ClaimsError::HashMismatch { expected, actual } = &err else {
@@ -133,7 +138,10 @@ fn signature_by_another_account_is_bad_signature() {
         matches!(&err, ClaimsError::BadSignature { issuer } if *issuer == account.public_key()),
         "{err:?}"
     );
-    assert!(err.to_string().contains("not signed by its issuer"), "{err}");
+    assert!(
+        err.to_string().contains("not signed by its issuer"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -145,7 +153,10 @@ fn issuer_that_is_no_account_is_invalid_issuer() {
     let err = verify_actor(&signed, unix_now()).unwrap_err();
     assert!(matches!(err, ClaimsError::InvalidIssuer { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("not an account") && msg.contains("server key"), "{msg}");
+    assert!(
+        msg.contains("not an account") && msg.contains("server key"),
+        "{msg}"
+    );
 
     // A garbage issuer string too.
     let claims = base_claims("not-a-key", &module.public_key());
@@ -170,7 +181,13 @@ fn subject_that_is_no_module_is_invalid_subject() {
     let signed = token_signed_by(&test_module(), &claims, &account);
     let err = verify_actor(&signed, unix_now()).unwrap_err();
     assert!(
-        matches!(err, ClaimsError::InvalidSubject { expected: KeyKind::Module, .. }),
+        matches!(
+            err,
+            ClaimsError::InvalidSubject {
+                expected: KeyKind::Module,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("wash keys gen module"), "{err}");
@@ -190,7 +207,10 @@ fn expired_and_not_yet_valid_are_distinct() {
     verify_actor(&signed, exp).unwrap();
 
     let err = verify_actor(&signed, exp + 1).unwrap_err();
-    assert!(matches!(err, ClaimsError::Expired { exp: e } if e == exp), "{err:?}");
+    assert!(
+        matches!(err, ClaimsError::Expired { exp: e } if e == exp),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("expired at 2023-11-15 22:13:20 UTC"), "{msg}");
     assert!(msg.contains("--expires-in"), "{msg}");
@@ -201,7 +221,8 @@ fn expired_and_not_yet_valid_are_distinct() {
         "{err:?}"
     );
     assert!(
-        err.to_string().contains("not valid before 2023-11-14 22:14:20 UTC"),
+        err.to_string()
+            .contains("not valid before 2023-11-14 22:14:20 UTC"),
         "{err}"
     );
 }
@@ -214,7 +235,10 @@ fn untrusted_issuer_is_reported() {
     verify_actor_with_issuers(&signed, now, &[account.public_key()]).unwrap();
     let other = KeyPair::generate(KeyKind::Account).public_key();
     let err = verify_actor_with_issuers(&signed, now, &[other]).unwrap_err();
-    assert!(matches!(err, ClaimsError::UntrustedIssuer { .. }), "{err:?}");
+    assert!(
+        matches!(err, ClaimsError::UntrustedIssuer { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -227,17 +251,28 @@ fn malformed_tokens_and_wrong_algorithm() {
         "only.two".to_string(),
         format!("{jwt}.extra"),
         format!("{}.!!!.{}", segments[0], segments[2]),
-        format!("{}.{}.{}", segments[0], URL_SAFE_NO_PAD.encode("{}"), segments[2]),
+        format!(
+            "{}.{}.{}",
+            segments[0],
+            URL_SAFE_NO_PAD.encode("{}"),
+            segments[2]
+        ),
         format!("{}.{}.AAAA", segments[0], segments[1]),
     ] {
         let err = verify_actor(&with_token(&signed, &bad), unix_now()).unwrap_err();
-        assert!(matches!(err, ClaimsError::MalformedToken(_)), "{bad}: {err:?}");
+        assert!(
+            matches!(err, ClaimsError::MalformedToken(_)),
+            "{bad}: {err:?}"
+        );
     }
 
     let hs256 = URL_SAFE_NO_PAD.encode(r#"{"typ":"jwt","alg":"HS256"}"#);
     let bad = format!("{hs256}.{}.{}", segments[1], segments[2]);
     let err = verify_actor(&with_token(&signed, &bad), unix_now()).unwrap_err();
-    assert!(matches!(&err, ClaimsError::InvalidAlgorithm(a) if a == "HS256"), "{err:?}");
+    assert!(
+        matches!(&err, ClaimsError::InvalidAlgorithm(a) if a == "HS256"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("only `Ed25519`"), "{err}");
 
     // Changing a claim without re-signing breaks the signature.

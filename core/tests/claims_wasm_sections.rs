@@ -1,6 +1,8 @@
 //! The hand-written section walker: malformed input gives clear errors, claims sections
 //! are found (new and legacy names) and stripped byte for byte.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
+
 use nimbus_core::claims::{self, ClaimsError, extract_token, sign_actor, unix_now, verify_actor};
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::wasm::{self, WasmError};
@@ -17,7 +19,10 @@ fn test_module() -> Vec<u8> {
 #[test]
 fn garbage_and_wrong_headers() {
     assert_eq!(wasm::sections(b""), Err(WasmError::NotWasm));
-    assert_eq!(wasm::sections(b"\x7fELF\x02\x01\x01\x00"), Err(WasmError::NotWasm));
+    assert_eq!(
+        wasm::sections(b"\x7fELF\x02\x01\x01\x00"),
+        Err(WasmError::NotWasm)
+    );
     assert_eq!(
         wasm::sections(b"<html>not wasm at all</html>"),
         Err(WasmError::NotWasm)
@@ -28,7 +33,10 @@ fn garbage_and_wrong_headers() {
     ));
     // A component (layer 1, version 0x0d).
     let err = wasm::sections(b"\0asm\x0d\0\x01\0").unwrap_err();
-    assert!(matches!(err, WasmError::UnsupportedVersion { .. }), "{err:?}");
+    assert!(
+        matches!(err, WasmError::UnsupportedVersion { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("core modules"), "{err}");
     // An empty module is fine.
     assert_eq!(wasm::sections(b"\0asm\x01\0\0\0").unwrap(), vec![]);
@@ -54,7 +62,10 @@ fn truncated_modules() {
             assert!(result.is_ok(), "prefix {len}");
         } else {
             let err = result.unwrap_err();
-            assert!(matches!(err, WasmError::Truncated { .. }), "prefix {len}: {err:?}");
+            assert!(
+                matches!(err, WasmError::Truncated { .. }),
+                "prefix {len}: {err:?}"
+            );
             assert!(err.to_string().contains("truncated"), "{err}");
         }
     }
@@ -110,28 +121,52 @@ fn embed_read_and_strip_keep_other_bytes() {
     let a = wasm::embed_custom_section(&module, "jwt", b"legacy").unwrap();
     let b = wasm::embed_custom_section(&a, "after", b"2").unwrap();
     let c = wasm::embed_custom_section(&b, "wasmcloud_jwt", b"new").unwrap();
-    assert_eq!(wasm::custom_sections(&c, "jwt").unwrap(), vec![&b"legacy"[..]]);
-    assert_eq!(wasm::custom_sections(&c, "wasmcloud_jwt").unwrap(), vec![&b"new"[..]]);
-    assert_eq!(wasm::custom_sections(&c, "before").unwrap(), vec![&b"1"[..]]);
+    assert_eq!(
+        wasm::custom_sections(&c, "jwt").unwrap(),
+        vec![&b"legacy"[..]]
+    );
+    assert_eq!(
+        wasm::custom_sections(&c, "wasmcloud_jwt").unwrap(),
+        vec![&b"new"[..]]
+    );
+    assert_eq!(
+        wasm::custom_sections(&c, "before").unwrap(),
+        vec![&b"1"[..]]
+    );
 
     let stripped = wasm::strip_claims_sections(&c).unwrap();
-    assert_eq!(stripped, wasm::embed_custom_section(&module, "after", b"2").unwrap());
-    assert_eq!(wasm::module_hash(&c).unwrap(), wasm::module_hash(&stripped).unwrap());
+    assert_eq!(
+        stripped,
+        wasm::embed_custom_section(&module, "after", b"2").unwrap()
+    );
+    assert_eq!(
+        wasm::module_hash(&c).unwrap(),
+        wasm::module_hash(&stripped).unwrap()
+    );
     assert_eq!(
         wasm::module_hash(&module).unwrap(),
         wasm::sha256_upper_hex(&module)
     );
     let hash = wasm::module_hash(&module).unwrap();
     assert_eq!(hash.len(), 64);
-    assert!(hash.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+    assert!(
+        hash.chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    );
 
     // Padded LEB128 sizes survive stripping untouched.
     let mut padded = b"\0asm\x01\0\0\0".to_vec();
-    padded.extend_from_slice(&[0, 0x86, 0x80, 0x80, 0x80, 0x00, 3, b'j', b'w', b't', b'x', b'y']);
+    padded.extend_from_slice(&[
+        0, 0x86, 0x80, 0x80, 0x80, 0x00, 3, b'j', b'w', b't', b'x', b'y',
+    ]);
     padded.extend_from_slice(&[0, 0x83, 0x80, 0x00, 1, b'z', b'q']);
     assert_eq!(
         wasm::strip_claims_sections(&padded).unwrap(),
-        [&b"\0asm\x01\0\0\0"[..], &[0, 0x83, 0x80, 0x00, 1, b'z', b'q']].concat()
+        [
+            &b"\0asm\x01\0\0\0"[..],
+            &[0, 0x83, 0x80, 0x00, 1, b'z', b'q']
+        ]
+        .concat()
     );
 }
 
@@ -152,7 +187,11 @@ fn legacy_jwt_section_is_read_and_verified() {
         jwt.as_bytes(),
     )
     .unwrap();
-    assert!(wasm::custom_sections(&legacy, wasm::CLAIMS_SECTION).unwrap().is_empty());
+    assert!(
+        wasm::custom_sections(&legacy, wasm::CLAIMS_SECTION)
+            .unwrap()
+            .is_empty()
+    );
     let token = verify_actor(&legacy, unix_now()).unwrap();
     assert_eq!(token.jwt, jwt);
     assert_eq!(token.claims.wascap.name.as_deref(), Some("legacy"));
@@ -167,7 +206,8 @@ fn legacy_jwt_section_is_read_and_verified() {
 
 #[test]
 fn non_utf8_claims_section_is_malformed() {
-    let module = wasm::embed_custom_section(&test_module(), "wasmcloud_jwt", &[0xff, 0xfe]).unwrap();
+    let module =
+        wasm::embed_custom_section(&test_module(), "wasmcloud_jwt", &[0xff, 0xfe]).unwrap();
     assert!(matches!(
         extract_token(&module),
         Err(ClaimsError::MalformedToken(_))

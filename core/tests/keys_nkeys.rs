@@ -1,5 +1,7 @@
-//! nkeys wrapper: kinds, seeds, public keys and signatures, checked against the nkeys 0.3
-//! encoding that wascap uses.
+//! nkeys wrapper: kinds, seeds, public keys and signatures, checked against the nkeys
+//! that wascap uses.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a test failure.
 
 use nimbus_core::keys::{self, KeyError, KeyKind, KeyPair};
 
@@ -36,13 +38,15 @@ fn known_vector_from_go_nkeys() {
     assert_eq!(keys::parse_public_key(pk).unwrap(), KeyKind::Account);
     // Whitespace from a file is tolerated.
     assert_eq!(
-        KeyPair::from_seed(&format!("{seed}\n")).unwrap().public_key(),
+        KeyPair::from_seed(&format!("{seed}\n"))
+            .unwrap()
+            .public_key(),
         pk
     );
 }
 
 #[test]
-fn seeds_interoperate_with_nkeys_0_3() {
+fn seeds_interoperate_with_wascaps_nkeys() {
     for kind in KeyKind::ALL {
         let ours = KeyPair::generate(kind);
         let theirs = wascap::prelude::KeyPair::from_seed(&ours.seed().unwrap()).unwrap();
@@ -89,7 +93,10 @@ fn bad_seeds_name_the_expected_form_and_never_echo_the_seed() {
         &public,
     ] {
         let err = KeyPair::from_seed(bad).unwrap_err();
-        assert!(matches!(err, KeyError::InvalidSeed { .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, KeyError::InvalidSeed { .. }),
+            "{bad}: {err:?}"
+        );
         let msg = err.to_string();
         assert!(msg.contains("58 characters starting with `S`"), "{msg}");
         if bad.len() > 8 {
@@ -126,7 +133,10 @@ fn bad_public_keys() {
     let seed = KeyPair::generate(KeyKind::Service).seed().unwrap();
     for bad in ["", "VABC", &pk[..55], &flipped, &pk.to_lowercase(), &seed] {
         let err = keys::parse_public_key(bad).unwrap_err();
-        assert!(matches!(err, KeyError::InvalidPublicKey { .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, KeyError::InvalidPublicKey { .. }),
+            "{bad}: {err:?}"
+        );
         assert!(err.to_string().contains("56 characters"), "{err}");
     }
     let msg = keys::parse_public_key(&seed).unwrap_err().to_string();

@@ -10,7 +10,12 @@ use wapc::WapcHost;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The host side of `HostCall`, in the shape both hosts need.
-fn answer(binding: &str, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, BoxError> {
+fn answer(
+    binding: &str,
+    namespace: &str,
+    operation: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, BoxError> {
     let mut out = format!("{binding}|{namespace}|{operation}|").into_bytes();
     out.extend_from_slice(payload);
     Ok(out)

@@ -45,7 +45,9 @@ fn echo_returns_payloads_of_every_size() {
 fn actor_id_is_the_module_key_from_the_claims() {
     let signer = Signer::new();
     let bytes = signer.sign(&actor_wasm("echo"), &["wasmcloud:keyvalue"]);
-    let actor = runtime().load_actor(&bytes, ActorOptions::default()).unwrap();
+    let actor = runtime()
+        .load_actor(&bytes, ActorOptions::default())
+        .unwrap();
     assert_eq!(actor.id(), signer.module.public_key());
     let claims = actor.claims().unwrap();
     assert_eq!(claims.claims.iss, signer.account.public_key());
@@ -77,7 +79,10 @@ fn host_call_error_reaches_the_guest() {
     );
     match actor.call("HostCall", b"ping") {
         Err(CallError::Guest { message, .. }) => {
-            assert!(message.contains("no link for contract nimbus:test"), "{message}")
+            assert!(
+                message.contains("no link for contract nimbus:test"),
+                "{message}"
+            )
         }
         other => panic!("expected a guest error, got {other:?}"),
     }
@@ -87,7 +92,12 @@ fn host_call_error_reaches_the_guest() {
 fn host_calls_without_a_router_fail_cleanly() {
     let actor = load("echo", ActorOptions::default());
     let error = actor.call("HostCall", b"x").unwrap_err();
-    assert!(error.to_string().contains("no link for contract nimbus:test"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("no link for contract nimbus:test"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -127,7 +137,11 @@ fn trapped_instance_is_discarded_and_the_next_call_works() {
         }
         other => panic!("expected a trap, got {other:?}"),
     }
-    assert_eq!(actor.live_instances(), 0, "the trapped instance must be dropped");
+    assert_eq!(
+        actor.live_instances(),
+        0,
+        "the trapped instance must be dropped"
+    );
     // A fresh instance: its counter starts again.
     assert_eq!(actor.call("Count", b"").unwrap(), b"1");
 }
@@ -144,7 +158,10 @@ fn endless_loop_is_stopped_at_the_deadline() {
     );
     match actor.call("Loop", b"") {
         Err(error @ CallError::DeadlineExceeded { .. }) => {
-            assert!(error.to_string().contains("did not finish Loop within"), "{error}")
+            assert!(
+                error.to_string().contains("did not finish Loop within"),
+                "{error}"
+            )
         }
         other => panic!("expected a deadline error, got {other:?}"),
     }
@@ -178,7 +195,10 @@ fn concurrent_calls_share_the_pool() {
             scope.spawn(move || {
                 for i in 0..50 {
                     let payload = format!("{t}-{i}");
-                    assert_eq!(actor.call("Echo", payload.as_bytes()).unwrap(), payload.as_bytes());
+                    assert_eq!(
+                        actor.call("Echo", payload.as_bytes()).unwrap(),
+                        payload.as_bytes()
+                    );
                 }
             });
         }
@@ -203,7 +223,8 @@ fn not_wasm_is_refused() {
 
 #[test]
 fn module_without_wapc_exports_is_refused() {
-    let bytes = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "run")))"#).unwrap();
+    let bytes =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "run")))"#).unwrap();
     let error = runtime()
         .load_actor(
             &bytes,
@@ -213,7 +234,10 @@ fn module_without_wapc_exports_is_refused() {
             },
         )
         .unwrap_err();
-    assert!(matches!(error, LoadError::MissingExport("__guest_call")), "{error}");
+    assert!(
+        matches!(error, LoadError::MissingExport("__guest_call")),
+        "{error}"
+    );
     assert!(error.to_string().contains("not a waPC actor"));
 }
 
@@ -244,7 +268,9 @@ fn module_with_foreign_imports_is_refused() {
 #[test]
 fn unsigned_actor_is_refused_unless_allowed() {
     let bytes = actor_wasm("echo");
-    let error = runtime().load_actor(&bytes, ActorOptions::default()).unwrap_err();
+    let error = runtime()
+        .load_actor(&bytes, ActorOptions::default())
+        .unwrap_err();
     assert!(matches!(error, LoadError::Claims(_)), "{error}");
     let actor = runtime()
         .load_actor(
@@ -266,7 +292,9 @@ fn tampered_actor_is_refused() {
     // module proper, so find a byte in the middle of the file instead.
     let middle = bytes.len() / 3;
     bytes[middle] ^= 0x01;
-    let error = runtime().load_actor(&bytes, ActorOptions::default()).unwrap_err();
+    let error = runtime()
+        .load_actor(&bytes, ActorOptions::default())
+        .unwrap_err();
     assert!(matches!(error, LoadError::Claims(_)), "{error}");
 }
 

@@ -15,8 +15,8 @@ use output::OutputFormat;
 #[derive(Debug, Parser)]
 #[command(name = "wash", version, about, propagate_version = true)]
 struct Cli {
-    /// Output format of commands that print data.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format of commands that print data (`-o` is `claims sign`'s output file).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
     #[command(subcommand)]
     command: Command,
@@ -55,8 +55,8 @@ fn main() -> ExitCode {
 /// `RUST_LOG` overrides the filter.
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,actor=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,actor=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -14,7 +14,11 @@ pub enum OutputFormat {
 
 impl OutputFormat {
     /// Prints `text` in text mode, or `value` as pretty JSON in JSON mode.
-    pub fn print<T: Serialize>(self, text: impl FnOnce() -> String, value: &T) -> anyhow::Result<()> {
+    pub fn print<T: Serialize>(
+        self,
+        text: impl FnOnce() -> String,
+        value: &T,
+    ) -> anyhow::Result<()> {
         match self {
             OutputFormat::Text => println!("{}", text()),
             OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),

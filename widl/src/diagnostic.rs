@@ -180,7 +180,12 @@ fn emit(writer: &mut dyn termcolor::WriteColor, files: &SourceFiles, diagnostics
     let mut simple = SimpleFiles::new();
     let ids: Vec<(String, usize)> = files
         .iter()
-        .map(|f| (f.name().to_string(), simple.add(f.name().to_string(), f.text())))
+        .map(|f| {
+            (
+                f.name().to_string(),
+                simple.add(f.name().to_string(), f.text()),
+            )
+        })
         .collect();
     let id_of = |name: &str| ids.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
     let config = Config {
@@ -230,5 +235,3 @@ fn clamp(text: &str, span: Span) -> std::ops::Range<usize> {
     let end = crate::span::floor_char_boundary(text, span.end).max(start);
     start..end
 }
-
-use std::io::Write as _;

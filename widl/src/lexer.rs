@@ -252,10 +252,7 @@ impl<'a> Lexer<'a> {
         let int_start = self.pos;
         let n = self.digits();
         if n == 0 {
-            self.error(
-                Span::new(start, self.pos),
-                "expected a digit after `-`",
-            );
+            self.error(Span::new(start, self.pos), "expected a digit after `-`");
             return;
         }
         if n > 1 && self.src[int_start] == b'0' {
@@ -288,12 +285,12 @@ impl<'a> Lexer<'a> {
                 );
             }
         }
-        if self
-            .peek(0)
-            .is_some_and(|b| is_name_start(b) || b == b'.')
-        {
+        if self.peek(0).is_some_and(|b| is_name_start(b) || b == b'.') {
             let bad_start = self.pos;
-            while self.peek(0).is_some_and(|b| is_name_continue(b) || b == b'.') {
+            while self
+                .peek(0)
+                .is_some_and(|b| is_name_continue(b) || b == b'.')
+            {
                 self.pos += 1;
             }
             self.error(
@@ -388,7 +385,10 @@ impl<'a> Lexer<'a> {
             }
             _ => {
                 // Report the escape; keep the character so the value stays readable.
-                let ch = self.text[self.pos - 1..].chars().next().unwrap_or('\u{FFFD}');
+                let ch = self.text[self.pos - 1..]
+                    .chars()
+                    .next()
+                    .unwrap_or('\u{FFFD}');
                 self.pos = self.pos - 1 + ch.len_utf8().max(1);
                 self.error(
                     Span::new(start, self.pos),

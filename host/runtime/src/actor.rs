@@ -127,6 +127,25 @@ impl Actor {
         self.call_with_timeout(operation, payload, self.inner.timeout)
     }
 
+    /// Calls `operation` in a brand-new instance that is dropped afterwards: no state
+    /// survives between such calls. Costs an instantiation (plus `wapc_init`) per call;
+    /// used to measure cold starts and for callers that want full isolation.
+    pub fn call_in_fresh_instance(
+        &self,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        let inner = &self.inner;
+        let mut instance = inner.instantiate().map_err(|e| match e {
+            InstantiateError::Call(e) => e,
+            InstantiateError::Load(e) => CallError::Instantiate {
+                actor: inner.spec.id.to_string(),
+                message: e.to_string(),
+            },
+        })?;
+        inner.run(&mut instance, operation, payload, inner.timeout)
+    }
+
     /// Calls `operation` with `payload`; the wait for a free instance and the guest's run
     /// each get at most `timeout`.
     pub fn call_with_timeout(
@@ -136,8 +155,7 @@ impl Actor {
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
-        let _span =
-            tracing::trace_span!("actor_call", actor = %inner.spec.id, operation).entered();
+        let _span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation).entered();
         let mut instance = inner.acquire(operation, Instant::now() + timeout)?;
         let outcome = inner.run(&mut instance, operation, payload, timeout);
         let reusable = !matches!(
@@ -162,7 +180,12 @@ impl ActorInner {
     }
 
     fn ticks(&self, timeout: Duration) -> u64 {
-        let tick = self.spec.runtime.config.epoch_tick.max(Duration::from_millis(1));
+        let tick = self
+            .spec
+            .runtime
+            .config
+            .epoch_tick
+            .max(Duration::from_millis(1));
         (timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1
     }
 
@@ -261,7 +284,10 @@ impl ActorInner {
                     continue;
                 }
                 return Err(InstantiateError::Call(self.classify(
-                    &store, name, error, self.timeout,
+                    &store,
+                    name,
+                    error,
+                    self.timeout,
                 )));
             }
         }
@@ -306,7 +332,10 @@ impl ActorInner {
                     .error
                     .take()
                     .unwrap_or_else(|| "guest call failed without an error message".into());
-                if UNKNOWN_OPERATION_PHRASES.iter().any(|p| message.contains(p)) {
+                if UNKNOWN_OPERATION_PHRASES
+                    .iter()
+                    .any(|p| message.contains(p))
+                {
                     Err(CallError::UnknownOperation {
                         actor: self.spec.id.to_string(),
                         operation: operation.to_string(),

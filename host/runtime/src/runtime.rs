@@ -239,7 +239,10 @@ fn check_magic(bytes: &[u8]) -> Result<(), LoadError> {
 fn check_shape(module: &Module) -> Result<bool, LoadError> {
     match module.get_export("__guest_call") {
         Some(ExternType::Func(ty))
-            if ty.params().map(|p| matches!(p, ValType::I32)).eq([true, true])
+            if ty
+                .params()
+                .map(|p| matches!(p, ValType::I32))
+                .eq([true, true])
                 && ty.results().map(|r| matches!(r, ValType::I32)).eq([true]) => {}
         _ => return Err(LoadError::MissingExport("__guest_call")),
     }
@@ -305,8 +308,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02X}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02X}");
+            s
+        })
 }

@@ -46,8 +46,12 @@ impl LogStream {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         match self.stream {
-            Stream::Stdout => tracing::info!(target: "actor::stdout", actor = %self.actor, "{text}"),
-            Stream::Stderr => tracing::warn!(target: "actor::stderr", actor = %self.actor, "{text}"),
+            Stream::Stdout => {
+                tracing::info!(target: "actor::stdout", actor = %self.actor, "{text}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "actor::stderr", actor = %self.actor, "{text}")
+            }
         }
     }
 
