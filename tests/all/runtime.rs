@@ -394,3 +394,42 @@ fn compiled_modules_are_cached_on_disk() {
     let actor = third.load_actor(&bytes, ActorOptions::default()).unwrap();
     assert_eq!(actor.call("Echo", b"recompiled").unwrap(), b"recompiled");
 }
+
+/// A writer that collects log output in memory, to check what reached the host's log.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn actor_output_goes_to_the_host_log() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let wasi = load("wasi-echo", ActorOptions::default());
+    let echo = load("echo", ActorOptions::default());
+    tracing::subscriber::with_default(subscriber, || {
+        wasi.call("Print", b"line for stdout").unwrap();
+        echo.call("Log", b"line for console_log").unwrap();
+    });
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("line for stdout"), "{text}");
+    assert!(text.contains("stderr: line for stdout"), "{text}");
+    assert!(text.contains("line for console_log"), "{text}");
+    assert!(
+        text.contains(wasi.id()),
+        "log lines carry the actor id: {text}"
+    );
+}

@@ -509,6 +509,10 @@ impl Checker<'_> {
         let imports: Vec<Import> = self.docs[doc].imports().cloned().collect();
         let edges = self.edges[doc].clone();
         for (import, target) in imports.iter().zip(edges) {
+            if target == Some(doc) {
+                // A self-import (already reported as a cycle) adds nothing.
+                continue;
+            }
             match (&import.items, target) {
                 (ImportItems::All(_), None) => self.lenient[doc] = true,
                 (ImportItems::All(_), Some(t)) => {

@@ -852,13 +852,12 @@ impl<'a> Parser<'a> {
             Tok::LBrace => {
                 self.bump();
                 let param = self.parameter(true)?;
-                self.expect(Tok::RBrace).map_err(|f| {
+                self.expect(Tok::RBrace).inspect_err(|_| {
                     if let Some(d) = self.diags.last_mut() {
                         d.notes.push(
                             "a unary operation `Op{p: T}` takes exactly one parameter; use `Op(a: T, b: U)` for several".into(),
                         );
                     }
-                    f
                 })?;
                 (OperationKind::Unary, vec![param])
             }

@@ -60,10 +60,20 @@ fn three_syntax_mistakes_give_three_located_errors() {
     // Recovery kept everything else.
     let d = p.root.unwrap();
     let person = d.type_def("Person").unwrap();
-    let fields: Vec<&str> = person.fields.iter().map(|f| f.name.value.as_str()).collect();
+    let fields: Vec<&str> = person
+        .fields
+        .iter()
+        .map(|f| f.name.value.as_str())
+        .collect();
     assert_eq!(fields, ["name", "email"]);
     assert_eq!(d.enums().next().unwrap().values.len(), 2);
-    let ops: Vec<&str> = d.role("Greeter").unwrap().operations.iter().map(|o| o.name.value.as_str()).collect();
+    let ops: Vec<&str> = d
+        .role("Greeter")
+        .unwrap()
+        .operations
+        .iter()
+        .map(|o| o.name.value.as_str())
+        .collect();
     // `Wave` is kept (its broken parameter is dropped), so later checks see the name.
     assert_eq!(ops, ["Greet", "Wave", "Leave"]);
 }
@@ -75,7 +85,11 @@ fn three_mixed_mistakes_syntax_and_semantic() {
     let text = p.render();
     assert_eq!(
         errors(&p),
-        [("syntax", 7, 16), ("unknown-builtin", 3, 6), ("undefined-type", 4, 7)],
+        [
+            ("syntax", 7, 16),
+            ("unknown-builtin", 3, 6),
+            ("undefined-type", 4, 7)
+        ],
         "{text}"
     );
     assert!(text.contains("bad.widl:3:6"));
@@ -113,7 +127,16 @@ fn unclosed_parameter_list() {
     let src = "role R {\n  Op(a: i32\n  Next(): string\n}\n";
     let p = run(src);
     assert_eq!(errors(&p), [("syntax", 2, 12)], "{}", p.render());
-    let ops: Vec<String> = p.root.unwrap().roles().next().unwrap().operations.iter().map(|o| o.name.value.clone()).collect();
+    let ops: Vec<String> = p
+        .root
+        .unwrap()
+        .roles()
+        .next()
+        .unwrap()
+        .operations
+        .iter()
+        .map(|o| o.name.value.clone())
+        .collect();
     assert_eq!(ops, ["Next"]);
 }
 
@@ -146,7 +169,11 @@ fn empty_file_is_an_error() {
 
 #[test]
 fn deep_nesting_is_rejected_not_overflowed() {
-    let src = format!("type A {{ a: {}string{} }}", "[".repeat(5000), "]".repeat(5000));
+    let src = format!(
+        "type A {{ a: {}string{} }}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let p = run(&src);
     assert!(p.has_errors());
     assert!(p.render().contains("nesting is too deep"));
@@ -158,7 +185,12 @@ fn unknown_types_lowercase_vs_pascal_case() {
     let text = p.render();
     assert_eq!(
         codes(&p),
-        ["unknown-builtin", "undefined-type", "undefined-type", "unknown-builtin"],
+        [
+            "unknown-builtin",
+            "undefined-type",
+            "undefined-type",
+            "unknown-builtin"
+        ],
         "{text}"
     );
     assert!(text.contains("unknown built-in type `strin`"));
@@ -187,7 +219,17 @@ directive @d on TYPE
         .collect();
     assert_eq!(
         dup,
-        [(1, 18), (2, 6), (3, 17), (3, 28), (4, 21), (5, 3), (6, 6), (7, 7), (9, 12)],
+        [
+            (1, 18),
+            (2, 6),
+            (3, 17),
+            (3, 28),
+            (4, 21),
+            (5, 3),
+            (6, 6),
+            (7, 7),
+            (9, 12)
+        ],
         "{}",
         p.render()
     );
@@ -196,9 +238,21 @@ directive @d on TYPE
 
 #[test]
 fn void_only_as_return_type() {
-    let p = run("type A { a: void, b: [void] }\nrole R { Op(p: void): void\n Op2(): void?\n Op3{p: i32}: stream void }\nalias V = void");
-    let v: Vec<(usize, usize)> = p.diagnostics.iter().filter(|d| d.code == "void").map(|d| (d.line, d.column)).collect();
-    assert_eq!(v, [(1, 13), (1, 23), (2, 16), (3, 9), (4, 22), (5, 11)], "{}", p.render());
+    let p = run(
+        "type A { a: void, b: [void] }\nrole R { Op(p: void): void\n Op2(): void?\n Op3{p: i32}: stream void }\nalias V = void",
+    );
+    let v: Vec<(usize, usize)> = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "void")
+        .map(|d| (d.line, d.column))
+        .collect();
+    assert_eq!(
+        v,
+        [(1, 13), (1, 23), (2, 16), (3, 9), (4, 22), (5, 11)],
+        "{}",
+        p.render()
+    );
 }
 
 #[test]
@@ -269,10 +323,19 @@ role R @ref { Op(): string @ref(1) }
 #[test]
 fn directive_declarations_are_validated() {
     let p = run("directive @x on FIELDS | TYPE | TYPE require @nope on SELF | BOGUS");
-    let shown: Vec<(&str, usize, usize)> = p.diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+    let shown: Vec<(&str, usize, usize)> = p
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect();
     assert_eq!(
         shown,
-        [("annotation", 1, 17), ("duplicate", 1, 33), ("annotation", 1, 47), ("annotation", 1, 62)],
+        [
+            ("annotation", 1, 17),
+            ("duplicate", 1, 33),
+            ("annotation", 1, 47),
+            ("annotation", 1, 62)
+        ],
         "{}",
         p.render()
     );
@@ -283,7 +346,12 @@ fn directive_declarations_are_validated() {
 fn map_keys_must_be_string_or_integer() {
     let src = "alias Key = string\nalias Bad = f32\nenum E { A = 0 }\ntype T {\n  a: {string: i32}\n  b: {u16: i32}\n  c: {Key: i32}\n  d: {ID: i32}\n  e: {f64: i32}\n  f: {Bad: i32}\n  g: {E: i32}\n  h: {[string]: i32}\n  i: {string?: i32}\n  j: [{bool: i32}]\n}";
     let p = run(src);
-    let lines: Vec<usize> = p.diagnostics.iter().filter(|d| d.code == "map-key").map(|d| d.line).collect();
+    let lines: Vec<usize> = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "map-key")
+        .map(|d| d.line)
+        .collect();
     assert_eq!(lines, [9, 10, 11, 12, 13, 14], "{}", p.render());
     assert!(p.diagnostics.iter().all(|d| d.is_error()));
 }
@@ -292,7 +360,12 @@ fn map_keys_must_be_string_or_integer() {
 fn default_values_are_checked_against_types() {
     let src = "enum M { A = 0 }\ntype T {\n  a: i8 = 300\n  b: string = 1\n  c: M = B\n  d: bool = \"no\"\n  e: i32 = null\n  f: [i32] = [1 \"x\"]\n  g: f32 = 2\n  h: i32? = null\n}";
     let p = run(src);
-    let lines: Vec<usize> = p.diagnostics.iter().filter(|d| d.code == "default-value").map(|d| d.line).collect();
+    let lines: Vec<usize> = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "default-value")
+        .map(|d| d.line)
+        .collect();
     assert_eq!(lines, [3, 4, 5, 6, 7, 8], "{}", p.render());
 }
 
@@ -305,13 +378,22 @@ fn enum_index_range() {
 #[test]
 fn implements_must_name_a_type() {
     let p = run("enum E { A = 0 }\ntype T implements E & Nope {}");
-    assert_eq!(errors(&p), [("implements", 2, 19), ("undefined-type", 2, 23)], "{}", p.render());
+    assert_eq!(
+        errors(&p),
+        [("implements", 2, 19), ("undefined-type", 2, 23)],
+        "{}",
+        p.render()
+    );
 }
 
 #[test]
 fn alias_cycles() {
     let p = run("alias A = B\nalias B = A\ntype T { m: {A: i32} }");
-    let cycles = p.diagnostics.iter().filter(|d| d.code == "alias-cycle").count();
+    let cycles = p
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "alias-cycle")
+        .count();
     assert_eq!(cycles, 2, "{}", p.render());
 }
 

@@ -1,5 +1,6 @@
 //! The published `wasmcloud:httpserver` and `wasmcloud:keyvalue` interfaces parse and check
 //! cleanly and yield the expected tree.
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test tables and helpers
 
 use nimbus_widl::*;
 

@@ -1,6 +1,10 @@
 //! One test per syntax element of the grammar (reference B.2).
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
 use nimbus_widl::*;
+
+/// An enum value as shown: name, index and display string with its form.
+type ShownValue = (String, i128, Option<(String, DisplayForm)>);
 
 /// Parses and checks `src` in memory; asserts there are no diagnostics at all.
 fn clean(src: &str) -> Document {
@@ -211,7 +215,7 @@ fn enums_with_both_display_forms() {
 directive @flag on ENUM | ENUM_VALUE"#,
     );
     let e = only(d.enums());
-    let shown: Vec<(String, i128, Option<(String, DisplayForm)>)> = e
+    let shown: Vec<ShownValue> = e
         .values
         .iter()
         .map(|v| {
