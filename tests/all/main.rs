@@ -4,3 +4,4 @@
 
 mod differential;
 mod runtime;
+mod servers;

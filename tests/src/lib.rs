@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
