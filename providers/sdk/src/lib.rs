@@ -1,0 +1,151 @@
+//! The capability-provider SDK: the one [`Provider`] trait that the HTTP server, the
+//! key-value store and every future capability implement, and the [`ActorCaller`] handle
+//! through which a provider calls back into actors.
+//!
+//! A provider is a library first. The same value runs in process inside a host (the host
+//! calls the trait methods directly; standalone mode and the local fast path), or out of
+//! process as its own binary speaking the provider protocol over NATS (host data on stdin,
+//! RPC, link and health subjects). Neither the trait nor an implementation knows which.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use nimbus_core::link::LinkDefinition;
+pub use nimbus_core::wire::HealthCheckResponse;
+
+/// Why a provider call failed. The `Display` text travels back to the calling actor in
+/// the InvocationResponse `error` field, so it says what went wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The operation is not part of this provider's contract.
+    #[error("unknown operation {operation} for contract {contract_id}")]
+    UnknownOperation {
+        /// The contract the provider implements.
+        contract_id: String,
+        /// The operation that was asked for.
+        operation: String,
+    },
+    /// The payload could not be decoded as the operation's request type.
+    #[error("invalid payload for {operation}: {reason}")]
+    BadPayload {
+        /// The operation whose request failed to decode.
+        operation: String,
+        /// The decoder's explanation.
+        reason: String,
+    },
+    /// The calling actor has no link to this provider (or the link was removed).
+    #[error("no link from actor {actor_id} to this provider; add one with `wash ctl link put`")]
+    NotLinked {
+        /// The actor that called.
+        actor_id: String,
+    },
+    /// A link's values are not usable (bad address, unknown backend, ...).
+    #[error("invalid link values for actor {actor_id}: {reason}")]
+    BadLink {
+        /// The actor whose link was rejected.
+        actor_id: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The provider's backend (database, socket, ...) failed.
+    #[error("{0}")]
+    Backend(String),
+    /// A call from the provider into an actor failed.
+    #[error("call to actor {actor_id} failed: {reason}")]
+    ActorCall {
+        /// The actor that was called.
+        actor_id: String,
+        /// The error the host or the actor reported.
+        reason: String,
+    },
+}
+
+/// Who is calling a provider operation: the actor and the link the call travels on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// The calling actor's `M...` public key.
+    pub actor_id: String,
+    /// The link name of the call (`default` unless configured otherwise).
+    pub link_name: String,
+}
+
+/// The way back from a provider into the lattice: deliver an operation to an actor.
+///
+/// In process this is the host's router; out of process it is a NATS request to the
+/// actor's RPC subject. Either way the provider sees the same errors.
+#[async_trait]
+pub trait ActorCaller: Send + Sync + 'static {
+    /// Calls `operation` on actor `actor_id` with a msgpack `payload`; returns the actor's
+    /// msgpack response.
+    async fn call_actor(
+        &self,
+        actor_id: &str,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError>;
+}
+
+/// What a provider learns when it starts: who runs it and how to reach actors.
+#[derive(Clone)]
+pub struct ProviderContext {
+    /// The `N...` id of the host running the provider.
+    pub host_id: String,
+    /// The lattice prefix.
+    pub lattice: String,
+    /// The provider's `V...` public key.
+    pub provider_id: String,
+    /// The link name this provider instance serves.
+    pub link_name: String,
+    /// The provider's `configuration` string from its launch command, if any.
+    pub config_json: Option<String>,
+    /// How to call actors.
+    pub actors: Arc<dyn ActorCaller>,
+}
+
+impl std::fmt::Debug for ProviderContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderContext")
+            .field("host_id", &self.host_id)
+            .field("lattice", &self.lattice)
+            .field("provider_id", &self.provider_id)
+            .field("link_name", &self.link_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A capability provider. Implementations keep their own per-link state (one link per
+/// actor, keyed by actor id) and must be cheap to call concurrently.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The contract id this provider implements, e.g. `wasmcloud:keyvalue`.
+    fn contract_id(&self) -> &str;
+
+    /// Called once before any link or invocation, with the handle for calling actors.
+    async fn start(&self, ctx: ProviderContext) -> Result<(), ProviderError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// A link from an actor to this provider was put (new or changed values). Returning an
+    /// error rejects the link; the host reports it and the actor stays unlinked.
+    async fn put_link(&self, link: &LinkDefinition) -> Result<(), ProviderError>;
+
+    /// The actor's link was deleted: release what it held (listeners, connections).
+    async fn delete_link(&self, actor_id: &str);
+
+    /// Handles one invocation of `operation` with a msgpack `payload` from a linked actor.
+    async fn handle_invocation(
+        &self,
+        ctx: &CallContext,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError>;
+
+    /// Answers the host's periodic health probe.
+    async fn health(&self) -> HealthCheckResponse {
+        HealthCheckResponse::healthy()
+    }
+
+    /// Stops the provider: finish in-flight work, close listeners, flush state.
+    async fn shutdown(&self) {}
+}
