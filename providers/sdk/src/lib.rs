@@ -50,7 +50,17 @@ pub enum ProviderError {
     /// The provider's backend (database, socket, ...) failed.
     #[error("{0}")]
     Backend(String),
-    /// A call from the provider into an actor failed.
+    /// The actor could not be reached: it runs on no host, or no host answered in time to
+    /// take the call. Unlike [`ProviderError::ActorCall`], the actor never saw the request.
+    #[error("actor {actor_id} is not available: {reason}")]
+    ActorUnavailable {
+        /// The actor that was called.
+        actor_id: String,
+        /// Why it could not be reached (not running, no responders, ...).
+        reason: String,
+    },
+    /// A call from the provider into an actor failed (the actor returned an error or
+    /// trapped, or its reply timed out).
     #[error("call to actor {actor_id} failed: {reason}")]
     ActorCall {
         /// The actor that was called.
