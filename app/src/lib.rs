@@ -1,0 +1,501 @@
+//! Application manifests: a YAML file naming the actors (module file, instance count,
+//! host labels), the providers (built in or a binary, with configuration) and the links
+//! between them that make up one app.
+//!
+//! The same manifest drives `wash up` (standalone, everything in one process) and
+//! `wash app deploy` (a running lattice), so it says *what* runs, never *how*: no NATS
+//! URLs, no host ids. Parsing rejects unknown keys (a typo is an error, not a silently
+//! ignored setting), and validation reports every problem with its place in the file.
+//!
+//! ```yaml
+//! name: petclinic
+//! actors:
+//!   - name: gateway
+//!     path: ../actors/target/wasm/petclinic-gateway.wasm
+//!     instances: 4
+//!     call_alias: petclinic/gateway
+//!     capabilities: [wasmcloud:httpserver]
+//! providers:
+//!   - name: http
+//!     builtin: httpserver
+//! links:
+//!   - actor: gateway
+//!     provider: http
+//!     values: { port: "8080" }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The link name used when a provider or link does not give one.
+pub const DEFAULT_LINK_NAME: &str = "default";
+
+/// A parsed and validated application manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The app's name (shown in events and `wash` output).
+    pub name: String,
+    /// Free text for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The actors, each under a name that links refer to.
+    #[serde(default)]
+    pub actors: Vec<ActorSpec>,
+    /// The capability providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderSpec>,
+    /// Links from actors to providers.
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+}
+
+/// One actor of the app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSpec {
+    /// The name links use for this actor.
+    pub name: String,
+    /// The `.wasm` file, relative to the manifest's directory.
+    pub path: PathBuf,
+    /// How many instances may run at once (the actor's concurrency).
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// Call alias other actors use to reach this one; written into the claims when the
+    /// module is signed at deploy time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_alias: Option<String>,
+    /// Contract ids the actor may use; written into the claims when the module is signed
+    /// at deploy time.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Labels a host must carry to run this actor (lattice mode).
+    #[serde(default)]
+    pub host_labels: BTreeMap<String, String>,
+}
+
+/// How a provider runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// The name links use for this provider.
+    pub name: String,
+    /// A provider compiled into the host: `httpserver` or `keyvalue`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+    /// A provider binary (run out of process), relative to the manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The contract id; implied for built-in providers, required for binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// The link name this provider serves.
+    #[serde(default = "default_link_name")]
+    pub link_name: String,
+    /// Provider configuration, passed as its `config_json`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    /// Labels a host must carry to run this provider (lattice mode).
+    #[serde(default)]
+    pub host_labels: BTreeMap<String, String>,
+}
+
+/// The providers every host carries in process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builtin {
+    /// `wasmcloud:httpserver`.
+    Httpserver,
+    /// `wasmcloud:keyvalue`.
+    Keyvalue,
+}
+
+impl Builtin {
+    /// The contract id the built-in provider implements.
+    pub fn contract_id(self) -> &'static str {
+        match self {
+            Builtin::Httpserver => "wasmcloud:httpserver",
+            Builtin::Keyvalue => "wasmcloud:keyvalue",
+        }
+    }
+}
+
+impl ProviderSpec {
+    /// The contract id: the built-in's, or the one given for a binary.
+    pub fn contract_id(&self) -> Option<&str> {
+        match (self.builtin, &self.contract) {
+            (_, Some(contract)) => Some(contract),
+            (Some(builtin), None) => Some(builtin.contract_id()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A link from an actor to a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// The actor's manifest name.
+    pub actor: String,
+    /// The provider's manifest name.
+    pub provider: String,
+    /// Settings for the provider, per link (port, backend, ...).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_link_name() -> String {
+    DEFAULT_LINK_NAME.to_string()
+}
+
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("failed to read app manifest {path}: {source}")]
+    Read {
+        /// The manifest's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or has keys of the wrong shape.
+    #[error("{origin}: {message}")]
+    Syntax {
+        /// The file (or `<input>`), with line and column when known.
+        origin: String,
+        /// The parser's explanation.
+        message: String,
+    },
+    /// The manifest parsed but describes an app that cannot run.
+    #[error("{origin}: the app manifest has {} problem(s):\n{}", .problems.len(), Problems(.problems))]
+    Invalid {
+        /// The file (or `<input>`).
+        origin: String,
+        /// Every problem found, each starting with where it is.
+        problems: Vec<String>,
+    },
+}
+
+struct Problems<'a>(&'a [String]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    /// Reads, parses and validates the manifest at `path`, and makes every file path in
+    /// it relative to the current directory (they are written relative to the manifest).
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut manifest = Self::parse_named(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        for actor in &mut manifest.actors {
+            actor.path = base.join(&actor.path);
+        }
+        for provider in &mut manifest.providers {
+            if let Some(p) = &provider.path {
+                provider.path = Some(base.join(p));
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Parses and validates manifest text (paths are left as written).
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Self::parse_named(text, "<input>")
+    }
+
+    fn parse_named(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest =
+            serde_yaml_ng::from_str(text).map_err(|e| ManifestError::Syntax {
+                origin: match e.location() {
+                    Some(at) => format!("{origin}:{}:{}", at.line(), at.column()),
+                    None => origin.to_string(),
+                },
+                message: e.to_string(),
+            })?;
+        let problems = manifest.problems();
+        if problems.is_empty() {
+            Ok(manifest)
+        } else {
+            Err(ManifestError::Invalid {
+                origin: origin.to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// Every reason this manifest cannot run, each prefixed with where it is.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.name.trim().is_empty() {
+            problems.push("name: the app needs a non-empty name".to_string());
+        }
+        let actor_names = unique_names(
+            "actors",
+            self.actors.iter().map(|a| a.name.as_str()),
+            &mut problems,
+        );
+        let provider_names = unique_names(
+            "providers",
+            self.providers.iter().map(|p| p.name.as_str()),
+            &mut problems,
+        );
+        for (i, actor) in self.actors.iter().enumerate() {
+            if actor.instances == 0 {
+                problems.push(format!(
+                    "actors[{i}] ({}): instances must be at least 1",
+                    actor.name
+                ));
+            }
+            if actor.path.as_os_str().is_empty() {
+                problems.push(format!(
+                    "actors[{i}] ({}): path must name a .wasm file",
+                    actor.name
+                ));
+            }
+        }
+        let mut served = BTreeSet::new();
+        for (i, provider) in self.providers.iter().enumerate() {
+            let at = format!("providers[{i}] ({})", provider.name);
+            match (&provider.builtin, &provider.path) {
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{at}: give either `builtin` or `path`, not both"))
+                }
+                (None, None) => problems.push(format!(
+                    "{at}: say how it runs: `builtin: httpserver|keyvalue` or `path: <binary>`"
+                )),
+                (None, Some(_)) if provider.contract.is_none() => problems.push(format!(
+                    "{at}: a provider binary needs `contract` (e.g. wasmcloud:keyvalue)"
+                )),
+                _ => {}
+            }
+            if let Some(contract) = provider.contract_id()
+                && !served.insert((contract.to_string(), provider.link_name.clone()))
+            {
+                problems.push(format!(
+                    "{at}: another provider already serves contract {contract} on link name {}; give one a different `link_name`",
+                    provider.link_name
+                ));
+            }
+        }
+        let mut linked = BTreeSet::new();
+        for (i, link) in self.links.iter().enumerate() {
+            let at = format!("links[{i}]");
+            if !actor_names.contains(link.actor.as_str()) {
+                problems.push(format!(
+                    "{at}.actor: no actor named `{}` (actors: {})",
+                    link.actor,
+                    join(&actor_names)
+                ));
+            }
+            let Some(provider) = self.providers.iter().find(|p| p.name == link.provider) else {
+                problems.push(format!(
+                    "{at}.provider: no provider named `{}` (providers: {})",
+                    link.provider,
+                    join(&provider_names)
+                ));
+                continue;
+            };
+            if let Some(contract) = provider.contract_id()
+                && !linked.insert((
+                    link.actor.clone(),
+                    contract.to_string(),
+                    provider.link_name.clone(),
+                ))
+            {
+                problems.push(format!(
+                    "{at}: actor `{}` is already linked to a provider of {contract} on link name {}",
+                    link.actor, provider.link_name
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The actor with manifest name `name`.
+    pub fn actor(&self, name: &str) -> Option<&ActorSpec> {
+        self.actors.iter().find(|a| a.name == name)
+    }
+
+    /// The provider with manifest name `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderSpec> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+fn unique_names<'a>(
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+    problems: &mut Vec<String>,
+) -> BTreeSet<&'a str> {
+    let mut seen = BTreeSet::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            problems.push(format!("{what}[{i}].name: must not be empty"));
+        } else if !seen.insert(name) {
+            problems.push(format!(
+                "{what}[{i}].name: `{name}` is used twice; names must be unique"
+            ));
+        }
+    }
+    seen
+}
+
+fn join(names: &BTreeSet<&str>) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const GOOD: &str = r#"
+name: petclinic
+actors:
+  - name: gateway
+    path: gateway.wasm
+    instances: 4
+    call_alias: petclinic/gateway
+    capabilities: [wasmcloud:httpserver]
+  - name: owners
+    path: owners.wasm
+    host_labels: { zone: b }
+providers:
+  - name: http
+    builtin: httpserver
+  - name: kv
+    builtin: keyvalue
+    config: { default_backend: file }
+  - name: cache
+    path: bin/kv-provider
+    contract: wasmcloud:keyvalue
+    link_name: cache
+links:
+  - actor: gateway
+    provider: http
+    values: { port: "8080" }
+  - actor: owners
+    provider: kv
+    values: { backend: file, path: data }
+  - actor: owners
+    provider: cache
+"#;
+
+    #[test]
+    fn a_full_manifest_parses_with_defaults() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.name, "petclinic");
+        assert_eq!(m.actors[0].instances, 4);
+        assert_eq!(m.actors[1].instances, 1);
+        assert_eq!(m.actors[1].host_labels["zone"], "b");
+        assert_eq!(m.provider("http").unwrap().link_name, "default");
+        assert_eq!(
+            m.provider("http").unwrap().contract_id(),
+            Some("wasmcloud:httpserver")
+        );
+        assert_eq!(
+            m.provider("cache").unwrap().contract_id(),
+            Some("wasmcloud:keyvalue")
+        );
+        assert_eq!(m.links[0].values["port"], "8080");
+    }
+
+    #[test]
+    fn typos_are_errors_with_a_location() {
+        let err = Manifest::parse("name: x\nactors:\n  - name: a\n    pth: a.wasm\n").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ManifestError::Syntax { .. }), "{text}");
+        assert!(text.contains("<input>:4:"), "{text}");
+        assert!(text.contains("pth"), "{text}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_once() {
+        let err = Manifest::parse(
+            r#"
+name: ""
+actors:
+  - { name: a, path: a.wasm, instances: 0 }
+  - { name: a, path: b.wasm }
+providers:
+  - { name: p, builtin: keyvalue, path: x }
+  - { name: q }
+  - { name: r, path: bin/r }
+  - { name: s, builtin: keyvalue }
+  - { name: t, builtin: keyvalue }
+links:
+  - { actor: nobody, provider: s }
+  - { actor: a, provider: nothing }
+  - { actor: a, provider: s }
+  - { actor: a, provider: s }
+"#,
+        )
+        .unwrap_err();
+        let ManifestError::Invalid { problems, .. } = &err else {
+            panic!("{err}");
+        };
+        let expected = [
+            "name: the app needs",
+            "actors[1].name: `a` is used twice",
+            "actors[0] (a): instances must be at least 1",
+            "providers[0] (p): give either",
+            "providers[1] (q): say how it runs",
+            "providers[2] (r): a provider binary needs `contract`",
+            // p (invalid, but still a keyvalue provider) already serves the default link name.
+            "providers[3] (s): another provider already serves contract wasmcloud:keyvalue",
+            "providers[4] (t): another provider already serves contract wasmcloud:keyvalue",
+            "links[0].actor: no actor named `nobody` (actors: a)",
+            "links[1].provider: no provider named `nothing`",
+            "links[3]: actor `a` is already linked",
+        ];
+        for e in expected {
+            assert!(
+                problems.iter().any(|p| p.starts_with(e)),
+                "missing `{e}` in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+    }
+
+    #[test]
+    fn load_resolves_paths_against_the_manifest_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("apps");
+        std::fs::create_dir(&sub).unwrap();
+        let file = sub.join("app.yaml");
+        std::fs::write(&file, GOOD).unwrap();
+        let m = Manifest::load(&file).unwrap();
+        assert_eq!(m.actor("gateway").unwrap().path, sub.join("gateway.wasm"));
+        assert_eq!(
+            m.provider("cache").unwrap().path.as_deref(),
+            Some(sub.join("bin/kv-provider").as_path())
+        );
+        let missing = Manifest::load(&dir.path().join("nope.yaml")).unwrap_err();
+        assert!(missing.to_string().contains("failed to read app manifest"));
+    }
+}
