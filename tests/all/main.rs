@@ -3,5 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod differential;
+mod keyvalue;
+mod lattice;
+mod lattice_ctl;
+mod lattice_router;
+mod lattice_support;
+mod provider_process;
 mod runtime;
 mod servers;

@@ -12,7 +12,11 @@ fn accepts(port: u16) -> bool {
 fn nats_server_starts_stops_and_restarts_on_the_same_port() {
     let mut nats = NatsServer::start();
     let port = nats.port();
-    assert!(accepts(port), "nats-server is not listening on {}", nats.url());
+    assert!(
+        accepts(port),
+        "nats-server is not listening on {}",
+        nats.url()
+    );
     nats.stop();
     assert!(!accepts(port), "nats-server still listening after stop");
     nats.restart();

@@ -35,7 +35,11 @@ fn find_binary(env_var: &str, name: &str) -> PathBuf {
         .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
         .unwrap_or_default();
     candidates.push(Path::new(&home).join(".local/bin").join(name));
-    candidates.push(Path::new(&home).join(".cache/nimbus-tools/venv/bin").join(name));
+    candidates.push(
+        Path::new(&home)
+            .join(".cache/nimbus-tools/venv/bin")
+            .join(name),
+    );
     candidates
         .into_iter()
         .find(|p| p.is_file())

@@ -13,6 +13,10 @@
 //!   `allocated N MiB (linear memory <m> MiB)`.
 //! - `Count`: increments a per-instance counter and returns it as decimal ASCII.
 //! - `Log`: writes the payload (UTF-8, lossily) to the host log and returns nothing.
+//! - `Forward`: the payload is `binding\nnamespace\noperation\n` followed by the body;
+//!   calls `host_call(binding, namespace, operation, body)` and returns the response (a
+//!   host failure becomes `host call failed: <text>`). Lets tests call any actor (by key
+//!   or alias) or provider from inside an actor.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +35,7 @@ pub extern "C" fn wapc_init() {
     register_function("Grow", grow);
     register_function("Count", count);
     register_function("Log", log);
+    register_function("Forward", forward);
 }
 
 fn echo(payload: &[u8]) -> HandlerResult<Vec<u8>> {
@@ -102,6 +107,18 @@ fn memory_mib() -> usize {
     }
 }
 
+fn forward(payload: &[u8]) -> HandlerResult<Vec<u8>> {
+    let mut parts = payload.splitn(4, |b| *b == b'\n');
+    let mut field = || -> HandlerResult<&str> {
+        let bytes = parts.next().ok_or("Forward needs binding, namespace and operation lines")?;
+        Ok(std::str::from_utf8(bytes)?)
+    };
+    let (binding, namespace, operation) = (field()?, field()?, field()?);
+    let body = parts.next().unwrap_or_default();
+    host_call(binding, namespace, operation, body)
+        .map_err(|e| format!("host call failed: {e}").into())
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn count(_: &[u8]) -> HandlerResult<Vec<u8>> {
@@ -141,6 +158,12 @@ mod tests {
             .parse()
             .unwrap();
         assert!(b > a);
+    }
+
+    #[test]
+    fn forward_needs_a_header() {
+        let err = forward(b"only-binding").unwrap_err().to_string();
+        assert!(err.contains("binding, namespace and operation"), "{err}");
     }
 
     #[test]

@@ -159,3 +159,6 @@ pub trait Provider: Send + Sync + 'static {
     /// Stops the provider: finish in-flight work, close listeners, flush state.
     async fn shutdown(&self) {}
 }
+
+#[cfg(feature = "nats")]
+pub mod nats;

@@ -1,0 +1,543 @@
+//! Capability providers on this host: in-process ones (a [`Provider`] value, started from
+//! a registered factory by name or handed over directly), and out-of-process ones (an
+//! executable started through a [`ProcessLauncher`], the integration point for process
+//! supervision). An in-process provider gets its links pushed by the host and calls
+//! actors through the router; a process provider speaks NATS itself.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nimbus_core::ctl::StringMap;
+use nimbus_core::events::{
+    HealthCheckPassed, ProviderClaimsSummary, ProviderStarted, ProviderStopped,
+};
+use nimbus_core::link::LinkDefinition;
+use nimbus_core::wire::{HostData, ShutdownRequest, WasmCloudEntity, new_uuid};
+use nimbus_provider_sdk::{ActorCaller, Provider, ProviderContext, ProviderError};
+
+use crate::error::{HostError, InvocationError};
+use crate::inner::HostInner;
+use crate::router::Target;
+use crate::rpc::{Serving, serve};
+
+/// How long a provider process gets to exit after its shutdown request.
+const PROCESS_STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long a new provider process may take to answer its first health check.
+const PROCESS_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Makes a fresh provider value; registered under a `provider_ref` name so that control
+/// commands (`lp`) and manifests can start in-process providers.
+pub type ProviderFactory = Arc<dyn Fn() -> Arc<dyn Provider> + Send + Sync>;
+
+/// A provider registered under a `provider_ref` name, with the public key it runs under
+/// (the key links name).
+#[derive(Clone)]
+pub(crate) enum Registration {
+    /// Built in process by a factory.
+    InProcess {
+        provider_id: String,
+        factory: ProviderFactory,
+    },
+    /// An executable started through the process launcher.
+    Process {
+        provider_id: String,
+        contract_id: String,
+        binary: PathBuf,
+    },
+}
+
+/// What a process launcher needs to start a provider executable.
+#[derive(Clone)]
+pub struct ProcessLaunch {
+    /// The provider executable.
+    pub binary: PathBuf,
+    /// The host data written to its stdin; called again for each restart so that the
+    /// current links are passed.
+    pub host_data: Arc<dyn Fn() -> HostData + Send + Sync>,
+    /// Extra environment variables.
+    pub env: HashMap<String, String>,
+    /// Called once if the process goes down for good on its own (restarts exhausted),
+    /// with the reason, so the host can report the provider stopped.
+    pub on_gave_up: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+impl std::fmt::Debug for ProcessLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessLaunch")
+            .field("binary", &self.binary)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A started provider process.
+#[async_trait]
+pub trait ProcessHandle: Send + Sync + 'static {
+    /// Asks the provider to shut down, killing it after `grace`.
+    async fn stop(&self, grace: Duration);
+}
+
+/// The integration point for out-of-process providers: starts provider executables
+/// (host data on stdin, restart on exit). The host calls it for `lp` commands and
+/// [`crate::Host::launch_provider`] naming a registered executable. The default is
+/// [`crate::SupervisorLauncher`] (`nimbus-supervisor`); tests and embedders may plug in
+/// their own.
+#[async_trait]
+pub trait ProcessLauncher: Send + Sync + 'static {
+    /// Starts the executable; returns once it runs (not once it is healthy).
+    async fn launch(&self, launch: ProcessLaunch) -> Result<Box<dyn ProcessHandle>, String>;
+}
+
+/// How a provider runs.
+pub(crate) enum ProviderKind {
+    InProcess(Arc<dyn Provider>),
+    Process(Box<dyn ProcessHandle>),
+}
+
+/// One provider running on this host.
+pub(crate) struct RunningProvider {
+    pub provider_id: String,
+    pub link_name: String,
+    pub contract_id: String,
+    pub instance_id: String,
+    pub image_ref: String,
+    pub annotations: StringMap,
+    kind: ProviderKind,
+    serving: Mutex<Option<Serving>>,
+}
+
+impl RunningProvider {
+    /// The provider value, if it runs in process.
+    pub fn in_process(&self) -> Option<&Arc<dyn Provider>> {
+        match &self.kind {
+            ProviderKind::InProcess(p) => Some(p),
+            ProviderKind::Process(_) => None,
+        }
+    }
+}
+
+/// The [`ActorCaller`] of one in-process provider: calls go through the router with the
+/// provider as origin, so they need the link and the actor's capability claim.
+struct ProviderCaller {
+    host: Weak<HostInner>,
+    entity: WasmCloudEntity,
+}
+
+#[async_trait]
+impl ActorCaller for ProviderCaller {
+    async fn call_actor(
+        &self,
+        actor_id: &str,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let Some(host) = self.host.upgrade() else {
+            return Err(ProviderError::ActorUnavailable {
+                actor_id: actor_id.to_string(),
+                reason: "the host is stopped".into(),
+            });
+        };
+        let timeout = host.config.rpc_timeout;
+        host.invoke(
+            self.entity.clone(),
+            Target::Actor(actor_id.to_string()),
+            operation,
+            payload,
+            timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            InvocationError::NoResponders(reason) | InvocationError::UnknownTarget(reason) => {
+                ProviderError::ActorUnavailable {
+                    actor_id: actor_id.to_string(),
+                    reason,
+                }
+            }
+            other => ProviderError::ActorCall {
+                actor_id: actor_id.to_string(),
+                reason: other.to_string(),
+            },
+        })
+    }
+}
+
+/// How a provider is asked to start.
+pub(crate) struct ProviderStart {
+    pub provider_id: String,
+    pub link_name: String,
+    pub image_ref: String,
+    pub config_json: Option<String>,
+    pub annotations: StringMap,
+}
+
+impl HostInner {
+    /// Starts an in-process provider and hands it the links it serves.
+    pub async fn start_in_process_provider(
+        self: &Arc<Self>,
+        provider: Arc<dyn Provider>,
+        start: ProviderStart,
+    ) -> Result<(), HostError> {
+        if self.is_stopping() {
+            return Err(HostError::Stopped);
+        }
+        let key = (start.provider_id.clone(), start.link_name.clone());
+        if self.local_provider(&key.0, &key.1).is_some() {
+            return Err(HostError::ProviderAlreadyRunning {
+                provider_id: key.0,
+                link_name: key.1,
+            });
+        }
+        let contract_id = provider.contract_id().to_string();
+        let entity = WasmCloudEntity::provider(&start.provider_id, &contract_id, &start.link_name);
+        let ctx = ProviderContext {
+            host_id: self.id.clone(),
+            lattice: self.config.lattice.clone(),
+            provider_id: start.provider_id.clone(),
+            link_name: start.link_name.clone(),
+            config_json: start.config_json.clone(),
+            actors: Arc::new(ProviderCaller {
+                host: self.weak.clone(),
+                entity,
+            }),
+        };
+        provider
+            .start(ctx)
+            .await
+            .map_err(|e| HostError::ProviderStart(e.to_string()))?;
+        let running = Arc::new(RunningProvider {
+            provider_id: start.provider_id.clone(),
+            link_name: start.link_name.clone(),
+            contract_id,
+            instance_id: new_uuid(),
+            image_ref: start.image_ref,
+            annotations: start.annotations,
+            kind: ProviderKind::InProcess(provider.clone()),
+            serving: Mutex::new(None),
+        });
+        self.providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone(), running.clone());
+        for link in self.cache.links_for_provider(&key.0, &key.1) {
+            if let Err(e) = provider.put_link(&link).await {
+                tracing::warn!(provider = %key.0, actor = %link.actor_id, error = %e, "provider rejected a link");
+            }
+        }
+        let subject = self.subjects.rpc_provider(&key.0, &key.1);
+        let queue = self.subjects.rpc_provider_queue().to_string();
+        match serve(self, subject, queue).await {
+            Ok(serving) => {
+                *running
+                    .serving
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = serving
+            }
+            Err(e) => {
+                self.providers
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+                provider.shutdown().await;
+                return Err(e);
+            }
+        }
+        tracing::info!(provider = %key.0, link_name = %key.1, "provider started");
+        self.publish_provider_started(&running).await;
+        Ok(())
+    }
+
+    /// Starts a provider executable through the configured launcher.
+    pub async fn start_process_provider(
+        self: &Arc<Self>,
+        binary: PathBuf,
+        contract_id: String,
+        start: ProviderStart,
+    ) -> Result<(), HostError> {
+        let provider_id = start.provider_id.clone();
+        let launcher = self.launcher.clone();
+        let key = (provider_id.clone(), start.link_name.clone());
+        if self.local_provider(&key.0, &key.1).is_some() {
+            return Err(HostError::ProviderAlreadyRunning {
+                provider_id: key.0,
+                link_name: key.1,
+            });
+        }
+        let instance_id = new_uuid();
+        let host_data = self.host_data_fn(&provider_id, &start, &instance_id);
+        let weak = self.weak.clone();
+        let gone = (provider_id.clone(), start.link_name.clone());
+        let on_gave_up: Arc<dyn Fn(String) + Send + Sync> = Arc::new(move |reason: String| {
+            let Some(host) = weak.upgrade() else { return };
+            let (provider_id, link_name) = gone.clone();
+            host.rt.clone().spawn(async move {
+                host.provider_gone(&provider_id, &link_name, reason).await;
+            });
+        });
+        let handle = launcher
+            .launch(ProcessLaunch {
+                binary,
+                host_data,
+                env: HashMap::new(),
+                on_gave_up,
+            })
+            .await
+            .map_err(HostError::ProviderStart)?;
+        let running = Arc::new(RunningProvider {
+            provider_id,
+            link_name: start.link_name,
+            contract_id,
+            instance_id,
+            image_ref: start.image_ref,
+            annotations: start.annotations,
+            kind: ProviderKind::Process(handle),
+            serving: Mutex::new(None),
+        });
+        self.providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone(), running.clone());
+        self.publish_provider_started(&running).await;
+        let weak = self.weak.clone();
+        tokio::spawn(async move {
+            if let Some(host) = weak.upgrade() {
+                host.resend_links_when_ready(&key.0, &key.1).await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Waits for a new provider process to answer its health subject, then publishes
+    /// every link it serves: a link put while the process was still starting (after its
+    /// host data was written, before it subscribed) would otherwise never reach it.
+    async fn resend_links_when_ready(&self, provider_id: &str, link_name: &str) {
+        let Some(client) = &self.nats else { return };
+        let subject = self.subjects.provider_health(provider_id, link_name);
+        let deadline = tokio::time::Instant::now() + PROCESS_READY_TIMEOUT;
+        loop {
+            if self.local_provider(provider_id, link_name).is_none() {
+                return;
+            }
+            let probe = async_nats::Request::new()
+                .payload(bytes::Bytes::new())
+                .timeout(Some(Duration::from_millis(500)));
+            if client.send_request(subject.clone(), probe).await.is_ok() {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!(provider = %provider_id, link_name, "provider process never answered its health check");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let put = self.subjects.provider_linkdefs_put(provider_id, link_name);
+        for link in self.cache.links_for_provider(provider_id, link_name) {
+            match nimbus_core::encoding::to_msgpack(&link) {
+                Ok(body) => {
+                    if let Err(e) = client.publish(put.clone(), body.into()).await {
+                        tracing::warn!(error = %e, "could not re-send a link to a provider");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not encode a link definition"),
+            }
+        }
+        self.events
+            .publish(&HealthCheckPassed {
+                public_key: provider_id.to_string(),
+                contract_id: self
+                    .local_provider(provider_id, link_name)
+                    .map(|p| p.contract_id.clone())
+                    .unwrap_or_default(),
+                link_name: link_name.to_string(),
+            })
+            .await;
+    }
+
+    /// Starts a provider registered under a `provider_ref` name.
+    pub async fn launch_registered(
+        self: &Arc<Self>,
+        registration: Registration,
+        provider_ref: String,
+        link_name: String,
+        config_json: Option<String>,
+        annotations: StringMap,
+    ) -> Result<(), HostError> {
+        match registration {
+            Registration::InProcess {
+                provider_id,
+                factory,
+            } => {
+                let start = ProviderStart {
+                    provider_id,
+                    link_name,
+                    image_ref: provider_ref,
+                    config_json,
+                    annotations,
+                };
+                self.start_in_process_provider(factory(), start).await
+            }
+            Registration::Process {
+                provider_id,
+                contract_id,
+                binary,
+            } => {
+                let start = ProviderStart {
+                    provider_id,
+                    link_name,
+                    image_ref: provider_ref,
+                    config_json,
+                    annotations,
+                };
+                self.start_process_provider(binary, contract_id, start)
+                    .await
+            }
+        }
+    }
+
+    /// The host data of a provider process, computed at each (re)start so that it
+    /// carries the links current at that moment.
+    fn host_data_fn(
+        &self,
+        provider_id: &str,
+        start: &ProviderStart,
+        instance_id: &str,
+    ) -> Arc<dyn Fn() -> HostData + Send + Sync> {
+        let weak = self.weak.clone();
+        let provider_id = provider_id.to_string();
+        let link_name = start.link_name.clone();
+        let config_json = start.config_json.clone();
+        let instance_id = instance_id.to_string();
+        Arc::new(move || {
+            let Some(host) = weak.upgrade() else {
+                return HostData::default();
+            };
+            let url = host
+                .config
+                .nats
+                .as_ref()
+                .and_then(|n| n.urls.first())
+                .map(|u| u.split("://").nth(1).unwrap_or(u.as_str()).to_string())
+                .unwrap_or_default();
+            HostData {
+                host_id: host.id.clone(),
+                lattice_rpc_prefix: host.config.lattice.clone(),
+                link_name: link_name.clone(),
+                lattice_rpc_url: url,
+                provider_key: provider_id.clone(),
+                invocation_seed: host.cluster_key.seed().unwrap_or_default(),
+                instance_id: instance_id.clone(),
+                link_definitions: host.cache.links_for_provider(&provider_id, &link_name),
+                cluster_issuers: host.cluster_issuers.clone(),
+                config_json: config_json.clone(),
+                default_rpc_timeout_ms: Some(host.config.rpc_timeout.as_millis() as u64),
+                ..HostData::default()
+            }
+        })
+    }
+
+    async fn publish_provider_started(&self, p: &RunningProvider) {
+        self.events
+            .publish(&ProviderStarted {
+                public_key: p.provider_id.clone(),
+                image_ref: p.image_ref.clone(),
+                link_name: p.link_name.clone(),
+                contract_id: p.contract_id.clone(),
+                instance_id: p.instance_id.clone(),
+                annotations: p.annotations.clone(),
+                claims: ProviderClaimsSummary::default(),
+            })
+            .await;
+    }
+
+    /// Stops a provider: no new calls, in-flight ones finish, then it shuts down.
+    pub async fn stop_provider(&self, provider_id: &str, link_name: &str) -> Result<(), HostError> {
+        let key = (provider_id.to_string(), link_name.to_string());
+        let running = self.local_provider(provider_id, link_name).ok_or_else(|| {
+            HostError::NotRunning(format!("provider {provider_id} link name {link_name}"))
+        })?;
+        let serving = running
+            .serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(serving) = serving {
+            serving.stop(crate::actors::STOP_GRACE).await;
+        }
+        self.providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+        match &running.kind {
+            ProviderKind::InProcess(p) => p.shutdown().await,
+            ProviderKind::Process(handle) => {
+                self.request_shutdown(&running).await;
+                handle.stop(PROCESS_STOP_GRACE).await;
+            }
+        }
+        tracing::info!(provider = %provider_id, link_name, "provider stopped");
+        self.publish_provider_stopped(&running, "normal").await;
+        Ok(())
+    }
+
+    /// The 0.x shutdown request (`...shutdown`, JSON `{host_id}`) a provider process
+    /// acts on before its supervisor closes its stdin.
+    async fn request_shutdown(&self, running: &RunningProvider) {
+        let Some(client) = &self.nats else { return };
+        let subject = self
+            .subjects
+            .provider_shutdown(&running.provider_id, &running.link_name);
+        let body = serde_json::to_vec(&ShutdownRequest {
+            host_id: self.id.clone(),
+        })
+        .unwrap_or_default();
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(PROCESS_STOP_GRACE));
+        if let Err(e) = client.send_request(subject, request).await {
+            tracing::debug!(provider = %running.provider_id, error = %e, "provider did not answer the shutdown request");
+        }
+    }
+
+    /// A provider process went down for good by itself.
+    async fn provider_gone(&self, provider_id: &str, link_name: &str, reason: String) {
+        let removed = self
+            .providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(provider_id.to_string(), link_name.to_string()));
+        if let Some(running) = removed {
+            tracing::warn!(provider = %provider_id, link_name, %reason, "provider process is down for good");
+            self.publish_provider_stopped(&running, &reason).await;
+        }
+    }
+
+    async fn publish_provider_stopped(&self, running: &RunningProvider, reason: &str) {
+        self.events
+            .publish(&ProviderStopped {
+                public_key: running.provider_id.clone(),
+                link_name: running.link_name.clone(),
+                contract_id: running.contract_id.clone(),
+                instance_id: running.instance_id.clone(),
+                annotations: running.annotations.clone(),
+                reason: reason.to_string(),
+            })
+            .await;
+    }
+
+    /// Hands a link change to the in-process provider it concerns, if it runs here.
+    pub async fn notify_provider(&self, link: &LinkDefinition, deleted: bool) {
+        let Some(provider) = self.local_provider(&link.provider_id, &link.link_name) else {
+            return;
+        };
+        let Some(instance) = provider.in_process() else {
+            return;
+        };
+        if deleted {
+            instance.delete_link(&link.actor_id).await;
+        } else if let Err(e) = instance.put_link(link).await {
+            tracing::warn!(provider = %link.provider_id, actor = %link.actor_id, error = %e, "provider rejected a link");
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The router: where an actor's host call, a provider's call to an actor, or an external
+//! call (`wash call`) goes. Targets are resolved as the 0.x lattice does (reference §7.2):
+//! a link for (actor, contract, link name) means a provider; an `M...` key or a known call
+//! alias means an actor. A target running on this host is called in process (no envelope,
+//! no serialisation, no signing); any other goes over NATS. The checks are the same on
+//! both paths ([`HostInner::authorize`]), and the receiving host repeats them, so the
+//! choice changes the cost of a call, never its outcome.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use nimbus_core::claims::normalize_call_alias;
+use nimbus_core::keys::PUBLIC_KEY_LEN;
+use nimbus_core::link::DEFAULT_LINK_NAME;
+use nimbus_core::wire::WasmCloudEntity;
+use nimbus_provider_sdk::CallContext;
+use nimbus_runtime::{HostCall, HostCallError, HostCalls};
+
+use crate::error::InvocationError;
+use crate::inner::HostInner;
+use crate::providers::RunningProvider;
+
+/// Where an invocation goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// An actor, by public key.
+    Actor(String),
+    /// A provider serving a contract under a link name.
+    Provider {
+        provider_id: String,
+        contract_id: String,
+        link_name: String,
+    },
+}
+
+impl Target {
+    pub fn entity(&self) -> WasmCloudEntity {
+        match self {
+            Target::Actor(id) => WasmCloudEntity::actor(id.clone()),
+            Target::Provider {
+                provider_id,
+                contract_id,
+                link_name,
+            } => WasmCloudEntity::provider(
+                provider_id.clone(),
+                contract_id.clone(),
+                link_name.clone(),
+            ),
+        }
+    }
+}
+
+/// Describes an entity for messages: `actor M...` or `provider V... (contract, link)`.
+pub(crate) fn describe(entity: &WasmCloudEntity) -> String {
+    if entity.is_actor() {
+        format!("actor {}", entity.public_key)
+    } else {
+        format!(
+            "provider {} ({} link name {})",
+            entity.public_key, entity.contract_id, entity.link_name
+        )
+    }
+}
+
+/// Whether `s` has the shape of an actor public key.
+pub(crate) fn is_actor_key(s: &str) -> bool {
+    s.len() == PUBLIC_KEY_LEN && s.starts_with('M')
+}
+
+impl HostInner {
+    /// Resolves an actor's `__host_call(binding, namespace)` to a target and checks that
+    /// the actor may use it.
+    pub fn resolve(
+        &self,
+        actor_id: &str,
+        binding: &str,
+        namespace: &str,
+    ) -> Result<Target, InvocationError> {
+        let link_name = if binding.is_empty() {
+            DEFAULT_LINK_NAME
+        } else {
+            binding
+        };
+        if let Some(link) = self.cache.link(actor_id, namespace, link_name) {
+            self.check_capability(actor_id, namespace)?;
+            return Ok(Target::Provider {
+                provider_id: link.provider_id,
+                contract_id: namespace.to_string(),
+                link_name: link_name.to_string(),
+            });
+        }
+        if is_actor_key(namespace) {
+            return Ok(Target::Actor(namespace.to_string()));
+        }
+        if let Some(actor) = self.cache.actor_for_alias(&normalize_call_alias(namespace)) {
+            return Ok(Target::Actor(actor));
+        }
+        Err(InvocationError::link_missing(
+            actor_id, namespace, link_name,
+        ))
+    }
+
+    /// The actor an external caller means: a public key, or a call alias (normalized
+    /// as wascap writes aliases, so `my-actor` finds `my_actor`).
+    pub fn resolve_actor(&self, actor: &str) -> String {
+        if is_actor_key(actor) {
+            return actor.to_string();
+        }
+        self.cache
+            .actor_for_alias(&normalize_call_alias(actor))
+            .unwrap_or_else(|| actor.to_string())
+    }
+
+    /// Whether `origin` may invoke `target`: actor → provider needs the link and the
+    /// capability; provider → actor needs the link from that actor to this provider and
+    /// the actor's capability; actor → actor is always allowed.
+    pub fn authorize(
+        &self,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+    ) -> Result<(), InvocationError> {
+        let (actor, provider) = if target.is_provider() {
+            (origin, target)
+        } else if origin.is_provider() {
+            (target, origin)
+        } else {
+            return Ok(());
+        };
+        match self.cache.link(
+            &actor.public_key,
+            &provider.contract_id,
+            &provider.link_name,
+        ) {
+            Some(link) if link.provider_id == provider.public_key => {}
+            _ => {
+                return Err(InvocationError::link_missing(
+                    &actor.public_key,
+                    &provider.contract_id,
+                    &provider.link_name,
+                ));
+            }
+        }
+        self.check_capability(&actor.public_key, &provider.contract_id)
+    }
+
+    fn check_capability(&self, actor_id: &str, contract_id: &str) -> Result<(), InvocationError> {
+        match self.cache.grants(actor_id, contract_id) {
+            Some(true) => Ok(()),
+            // Unsigned development actors have no claims: the link is the grant.
+            None if self.config.allow_unsigned && !is_actor_key(actor_id) => Ok(()),
+            _ => Err(InvocationError::capability_not_granted(
+                actor_id,
+                contract_id,
+            )),
+        }
+    }
+
+    /// Invokes `target` on behalf of `origin`: in process when the target runs here,
+    /// over NATS otherwise. The caller has resolved the target; this checks it again
+    /// (cheap lookups) so every entry point gets the same checks.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        origin: WasmCloudEntity,
+        target: Target,
+        operation: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        if payload.len() > self.config.max_payload {
+            return Err(InvocationError::payload_too_large(
+                payload.len() as u64,
+                self.config.max_payload,
+            ));
+        }
+        let target_entity = target.entity();
+        match &target {
+            Target::Actor(id) => {
+                if let Some(actor) = self.local_actor(id) {
+                    self.authorize(&origin, &target_entity)?;
+                    return actor.call_async(operation, payload).await;
+                }
+            }
+            Target::Provider {
+                provider_id,
+                link_name,
+                ..
+            } => {
+                if let Some(provider) = self.local_provider(provider_id, link_name)
+                    && provider.in_process().is_some()
+                {
+                    self.authorize(&origin, &target_entity)?;
+                    return self
+                        .call_provider(&provider, &origin, operation, payload, timeout)
+                        .await;
+                }
+            }
+        }
+        self.authorize(&origin, &target_entity)?;
+        self.send_remote(origin, target_entity, operation, payload, timeout)
+            .await
+    }
+
+    /// Calls an in-process provider for `origin` (an actor).
+    pub async fn call_provider(
+        &self,
+        provider: &RunningProvider,
+        origin: &WasmCloudEntity,
+        operation: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let Some(instance) = provider.in_process() else {
+            return Err(InvocationError::unknown_target(format!(
+                "provider {} runs out of process; call it over NATS",
+                provider.provider_id
+            )));
+        };
+        let ctx = CallContext {
+            actor_id: origin.public_key.clone(),
+            link_name: provider.link_name.clone(),
+        };
+        match tokio::time::timeout(
+            timeout,
+            instance.handle_invocation(&ctx, operation, payload),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(InvocationError::from),
+            Err(_) => Err(InvocationError::timed_out(
+                &format!(
+                    "provider {} ({})",
+                    provider.provider_id, provider.contract_id
+                ),
+                timeout,
+            )),
+        }
+    }
+
+    /// An actor's host call, on the thread running the actor: actor → local actor stays
+    /// on this thread (the fast path); anything else runs on the async runtime.
+    fn route_host_call(self: &Arc<Self>, call: HostCall<'_>) -> Result<Vec<u8>, InvocationError> {
+        let target = self.resolve(call.actor, call.binding, call.namespace)?;
+        if call.payload.len() > self.config.max_payload {
+            return Err(InvocationError::payload_too_large(
+                call.payload.len() as u64,
+                self.config.max_payload,
+            ));
+        }
+        if let Target::Actor(id) = &target
+            && let Some(actor) = self.local_actor(id)
+        {
+            return actor
+                .current()
+                .call(call.operation, call.payload)
+                .map_err(InvocationError::from);
+        }
+        let origin = WasmCloudEntity::actor(call.actor);
+        self.rt.block_on(self.invoke(
+            origin,
+            target,
+            call.operation,
+            call.payload.to_vec(),
+            self.config.rpc_timeout,
+        ))
+    }
+}
+
+/// The [`HostCalls`] every actor of a host gets: its outbound calls go to the router.
+pub(crate) struct ActorHostCalls {
+    pub host: Weak<HostInner>,
+}
+
+impl HostCalls for ActorHostCalls {
+    fn host_call(&self, call: HostCall<'_>) -> Result<Vec<u8>, HostCallError> {
+        let Some(host) = self.host.upgrade() else {
+            return Err("the host is stopped".into());
+        };
+        let span = tracing::debug_span!(
+            "host_call",
+            actor = call.actor,
+            operation = call.operation,
+            namespace = call.namespace,
+            binding = call.binding,
+        );
+        let _entered = span.enter();
+        host.route_host_call(call).map_err(|e| {
+            tracing::debug!(error = %e, "host call failed");
+            e.into()
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! The store's typed errors. Every message names the key involved and says what the caller
+//! can do, because the text travels back to the actor unchanged.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// The key holds a different kind of value than the operation works on (a list given to
+    /// `Add`, a string given to `SetAdd`, ...). The stored value is left unchanged.
+    #[error(
+        "key {key:?} holds {found}, but {operation} works on {expected}; use another key or Del this one first"
+    )]
+    WrongType {
+        /// The key that was addressed.
+        key: String,
+        /// The store operation (`Add`, `Push`, `SetAdd`, ...).
+        operation: &'static str,
+        /// What the operation needs (`a string`, `a list`, `a set`).
+        expected: &'static str,
+        /// What the key holds (`a list`, ...; `a value of another type` when the backend
+        /// does not say).
+        found: &'static str,
+    },
+    /// `Add` found a string that is not a 64-bit integer. The value is left unchanged.
+    #[error(
+        "the value at key {key:?} is not an integer, so Add cannot increment it; Set it to a number first or use another key"
+    )]
+    NotAnInteger {
+        /// The key that was addressed.
+        key: String,
+    },
+    /// `Add` would leave the 64-bit range. The value is left unchanged.
+    #[error("Add on key {key:?} would overflow a 64-bit integer; the value was left unchanged")]
+    Overflow {
+        /// The key that was addressed.
+        key: String,
+    },
+    /// The backend's server cannot be reached right now (connection refused or dropped, a
+    /// timeout). The request may be retried; Redis and NATS clients reconnect by themselves.
+    #[error(
+        "the {backend} key-value backend is unavailable ({reason}); check that the server is running and reachable, then retry"
+    )]
+    Unavailable {
+        /// `redis`, `nats`, ...
+        backend: &'static str,
+        /// The client's explanation.
+        reason: String,
+    },
+    /// The backend could not be opened or connected to when a link was put.
+    #[error("cannot open the {backend} key-value backend: {reason}")]
+    Open {
+        /// `file`, `redis`, `nats`, ...
+        backend: &'static str,
+        /// What failed and how to fix it.
+        reason: String,
+    },
+    /// The bytes stored under a key are not a value this provider wrote (or a newer format).
+    #[error(
+        "the value stored at key {key:?} cannot be decoded ({reason}); it was not written by this provider: Del the key to reset it"
+    )]
+    Corrupt {
+        /// The key that was addressed.
+        key: String,
+        /// The decoder's explanation.
+        reason: String,
+    },
+    /// An optimistic update lost against concurrent writers too many times in a row.
+    #[error(
+        "gave up updating key {key:?} after {attempts} conflicting concurrent writes; retry the operation"
+    )]
+    Contention {
+        /// The key that was addressed.
+        key: String,
+        /// How many compare-and-swap attempts were made.
+        attempts: u32,
+    },
+    /// Any other backend failure (an I/O error of the embedded store, an unexpected server
+    /// reply, ...).
+    #[error("the {backend} key-value backend failed: {reason}")]
+    Backend {
+        /// `memory`, `file`, `redis`, `nats`.
+        backend: &'static str,
+        /// The underlying error.
+        reason: String,
+    },
+}

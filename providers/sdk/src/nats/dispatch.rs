@@ -1,0 +1,519 @@
+//! What the runner does with one message, with no NATS in sight: decode and check an
+//! invocation and hand it to the provider, keep the link table, decide on a shutdown
+//! request. The serving loop in the parent module only moves bytes; this part is unit
+//! tested directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use nimbus_core::claims::{self, ClaimsError, ExpectedInvocation};
+use nimbus_core::encoding::{self, EncodingError};
+use nimbus_core::wire::{HostData, Invocation, InvocationResponse, ShutdownRequest};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::{CallContext, LinkDefinition, Provider, ProviderError};
+
+/// Why an invocation was refused before it reached the provider. The `Display` text goes
+/// back to the caller in the response's `error` field.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Rejection {
+    /// The request body is not a msgpack Invocation.
+    #[error("malformed invocation: {0}")]
+    Malformed(#[source] EncodingError),
+    /// The payload was moved to the object store, which this runner does not read.
+    #[error(
+        "chunked invocation ({content_length} bytes, {in_msg} in the message) is not supported by this provider; keep payloads under the lattice chunking threshold (900 KiB)"
+    )]
+    Chunked {
+        /// The full payload length announced.
+        content_length: u64,
+        /// The bytes actually in `msg`.
+        in_msg: usize,
+    },
+    /// Cluster issuers are configured but the invocation carries no token.
+    #[error(
+        "invocation {id} is not signed, but this provider only accepts invocations signed by one of its cluster issuers; turn invocation signing on in the calling host"
+    )]
+    Unsigned {
+        /// The invocation id.
+        id: String,
+    },
+    /// The anti-forgery token does not check out.
+    #[error("invocation {id} rejected: {source}")]
+    Forged {
+        /// The invocation id.
+        id: String,
+        /// What the claims check found.
+        #[source]
+        source: ClaimsError,
+    },
+    /// The invocation names another provider than this one.
+    #[error(
+        "invocation targets provider {target} but reached provider {own}; check the lattice prefix and link definitions of the calling host"
+    )]
+    WrongTarget {
+        /// The `target.public_key` of the invocation.
+        target: String,
+        /// This provider's key.
+        own: String,
+    },
+    /// The provider itself (or the link check in front of it) failed the call.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// What happened to a link put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkPut {
+    /// A new link for this actor.
+    Added,
+    /// The actor was linked with other values; the provider took the new ones.
+    Updated,
+    /// The actor was already linked with the same values (several hosts publish the same
+    /// put); the provider was not called.
+    Unchanged,
+    /// The link names another provider or link name; ignored.
+    NotOurs,
+    /// The provider refused the link; the actor stays unlinked (or keeps its old values).
+    Rejected,
+}
+
+/// The provider plus the state the runner keeps around it.
+pub(crate) struct Dispatcher {
+    provider: Arc<dyn Provider>,
+    provider_key: String,
+    link_name: String,
+    host_id: String,
+    cluster_issuers: Vec<String>,
+    /// One link per actor id, as the provider accepted it.
+    links: RwLock<HashMap<String, LinkDefinition>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `provider` configured from its host data (no links yet).
+    pub(crate) fn new(provider: Arc<dyn Provider>, host_data: &HostData) -> Self {
+        Dispatcher {
+            provider,
+            provider_key: host_data.provider_key.clone(),
+            link_name: host_data.link_name.clone(),
+            host_id: host_data.host_id.clone(),
+            cluster_issuers: host_data
+                .cluster_issuers
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            links: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Answers one RPC request body: never panics, always a response (an error response
+    /// for anything that is not a valid, permitted invocation).
+    pub(crate) async fn invoke(&self, body: &[u8]) -> InvocationResponse {
+        let invocation = match Invocation::from_msgpack(body) {
+            Ok(inv) => inv,
+            Err(e) => {
+                let rejection = Rejection::Malformed(e);
+                warn!(error = %rejection, "rejected an RPC request");
+                return InvocationResponse::failure("", rejection.to_string());
+            }
+        };
+        let id = invocation.id.clone();
+        let span = info_span!(
+            "invocation",
+            invocation_id = %invocation.id,
+            actor_id = %invocation.origin.public_key,
+            operation = %invocation.operation,
+        );
+        match self
+            .check_and_call(invocation)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(msg) => InvocationResponse::success(id, msg),
+            Err(e) => {
+                span.in_scope(|| debug!(error = %e, "invocation failed"));
+                InvocationResponse::failure(id, e.to_string())
+            }
+        }
+    }
+
+    async fn check_and_call(&self, inv: Invocation) -> Result<Vec<u8>, Rejection> {
+        if inv.is_chunked() {
+            return Err(Rejection::Chunked {
+                content_length: inv.content_length.unwrap_or_default(),
+                in_msg: inv.msg.len(),
+            });
+        }
+        self.verify(&inv)?;
+        if inv.target.public_key != self.provider_key {
+            return Err(Rejection::WrongTarget {
+                target: inv.target.public_key,
+                own: self.provider_key.clone(),
+            });
+        }
+        let actor_id = inv.origin.public_key;
+        if !self.is_linked(&actor_id) {
+            return Err(ProviderError::NotLinked { actor_id }.into());
+        }
+        let ctx = CallContext {
+            actor_id,
+            link_name: self.link_name.clone(),
+        };
+        Ok(self
+            .provider
+            .handle_invocation(&ctx, &inv.operation, inv.msg)
+            .await?)
+    }
+
+    /// Checks the anti-forgery token when cluster issuers are configured (a host that
+    /// passes none has invocation signing off).
+    fn verify(&self, inv: &Invocation) -> Result<(), Rejection> {
+        if self.cluster_issuers.is_empty() {
+            return Ok(());
+        }
+        if inv.encoded_claims.trim().is_empty() {
+            return Err(Rejection::Unsigned { id: inv.id.clone() });
+        }
+        let origin_url = inv.origin_url();
+        let target_url = inv.target_url();
+        let expected = ExpectedInvocation {
+            id: &inv.id,
+            origin_url: &origin_url,
+            target_url: &target_url,
+            operation: &inv.operation,
+            msg: &inv.msg,
+        };
+        claims::verify_invocation(&inv.encoded_claims, &expected, &self.cluster_issuers)
+            .map(|_| ())
+            .map_err(|source| Rejection::Forged {
+                id: inv.id.clone(),
+                source,
+            })
+    }
+
+    fn is_linked(&self, actor_id: &str) -> bool {
+        self.links
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(actor_id)
+    }
+
+    /// Applies a link put: de-duplicated per actor, handed to the provider otherwise.
+    /// Callers apply puts and deletes one at a time, in arrival order.
+    pub(crate) async fn put_link(&self, link: LinkDefinition) -> LinkPut {
+        if (!link.provider_id.is_empty() && link.provider_id != self.provider_key)
+            || (!link.link_name.is_empty() && link.link_name != self.link_name)
+        {
+            warn!(
+                actor_id = %link.actor_id,
+                provider_id = %link.provider_id,
+                link_name = %link.link_name,
+                "ignored a link definition for another provider or link name"
+            );
+            return LinkPut::NotOurs;
+        }
+        let existing = self
+            .links
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&link.actor_id)
+            .cloned();
+        if existing.as_ref().is_some_and(|old| {
+            old.values == link.values
+                && old.contract_id == link.contract_id
+                && old.provider_id == link.provider_id
+        }) {
+            debug!(actor_id = %link.actor_id, "link already in place; duplicate put ignored");
+            return LinkPut::Unchanged;
+        }
+        match self.provider.put_link(&link).await {
+            Ok(()) => {
+                info!(actor_id = %link.actor_id, contract_id = %link.contract_id, "link put");
+                self.links
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(link.actor_id.clone(), link);
+                if existing.is_some() {
+                    LinkPut::Updated
+                } else {
+                    LinkPut::Added
+                }
+            }
+            Err(e) => {
+                warn!(actor_id = %link.actor_id, error = %e, "provider rejected a link");
+                LinkPut::Rejected
+            }
+        }
+    }
+
+    /// Applies a link delete; returns whether the actor was linked.
+    pub(crate) async fn delete_link(&self, link: &LinkDefinition) -> bool {
+        let removed = self
+            .links
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&link.actor_id);
+        match removed {
+            Some(_) => {
+                self.provider.delete_link(&link.actor_id).await;
+                info!(actor_id = %link.actor_id, "link deleted");
+                true
+            }
+            None => {
+                debug!(actor_id = %link.actor_id, "link delete for an unlinked actor ignored");
+                false
+            }
+        }
+    }
+
+    /// The msgpack health reply.
+    pub(crate) async fn health(&self) -> Result<Vec<u8>, EncodingError> {
+        encoding::to_msgpack(&self.provider.health().await)
+    }
+
+    /// Whether a shutdown request body is meant for this provider instance: its
+    /// `host_id` is this provider's host or empty (an empty body counts as empty).
+    pub(crate) fn shutdown_applies(&self, body: &[u8]) -> Result<bool, EncodingError> {
+        let request = if body.iter().all(u8::is_ascii_whitespace) {
+            ShutdownRequest::default()
+        } else {
+            encoding::from_json::<ShutdownRequest>(body)?
+        };
+        Ok(request.host_id.is_empty() || request.host_id == self.host_id)
+    }
+
+    /// The provider behind this dispatcher.
+    pub(crate) fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use nimbus_core::keys::{KeyKind, KeyPair};
+    use nimbus_core::wire::WasmCloudEntity;
+
+    use super::*;
+
+    /// Records calls; `Fail` fails, anything else echoes.
+    #[derive(Default)]
+    struct Recorder {
+        puts: Mutex<Vec<String>>,
+        dels: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Provider for Recorder {
+        fn contract_id(&self) -> &str {
+            "test:recorder"
+        }
+        async fn put_link(&self, link: &LinkDefinition) -> Result<(), ProviderError> {
+            if link.values.contains_key("reject") {
+                return Err(ProviderError::BadLink {
+                    actor_id: link.actor_id.clone(),
+                    reason: "told to".into(),
+                });
+            }
+            self.puts.lock().unwrap().push(link.actor_id.clone());
+            Ok(())
+        }
+        async fn delete_link(&self, actor_id: &str) {
+            self.dels.lock().unwrap().push(actor_id.to_string());
+        }
+        async fn handle_invocation(
+            &self,
+            ctx: &CallContext,
+            operation: &str,
+            payload: Vec<u8>,
+        ) -> Result<Vec<u8>, ProviderError> {
+            match operation {
+                "Fail" => Err(ProviderError::Backend("backend down".into())),
+                _ => Ok([ctx.actor_id.as_bytes(), b":", &payload].concat()),
+            }
+        }
+    }
+
+    const PROVIDER: &str = "VPROVIDER";
+    const ACTOR: &str = "MACTOR";
+
+    fn host_data(issuers: Vec<String>) -> HostData {
+        HostData {
+            host_id: "NHOST".into(),
+            lattice_rpc_prefix: "default".into(),
+            link_name: "default".into(),
+            provider_key: PROVIDER.into(),
+            cluster_issuers: issuers,
+            ..HostData::default()
+        }
+    }
+
+    fn link(actor: &str, values: &[(&str, &str)]) -> LinkDefinition {
+        LinkDefinition::new(
+            actor,
+            PROVIDER,
+            "default",
+            "test:recorder",
+            values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn invocation(op: &str, msg: &[u8]) -> Invocation {
+        Invocation::new(
+            WasmCloudEntity::actor(ACTOR),
+            WasmCloudEntity::provider(PROVIDER, "test:recorder", "default"),
+            op,
+            msg.to_vec(),
+            "NHOST",
+        )
+    }
+
+    fn sign(inv: &mut Invocation, key: &KeyPair) {
+        inv.encoded_claims = claims::sign_invocation(
+            key,
+            &inv.id,
+            &inv.origin_url(),
+            &inv.target_url(),
+            &inv.operation,
+            &inv.msg,
+        )
+        .unwrap();
+    }
+
+    async fn linked(issuers: Vec<String>) -> (Arc<Recorder>, Dispatcher) {
+        let provider = Arc::new(Recorder::default());
+        let d = Dispatcher::new(provider.clone(), &host_data(issuers));
+        assert_eq!(d.put_link(link(ACTOR, &[])).await, LinkPut::Added);
+        (provider, d)
+    }
+
+    #[tokio::test]
+    async fn linked_invocation_reaches_the_provider() {
+        let (_, d) = linked(vec![]).await;
+        let inv = invocation("Echo", b"hi");
+        let resp = d.invoke(&inv.to_msgpack().unwrap()).await;
+        assert_eq!(resp.invocation_id, inv.id);
+        assert_eq!(resp.into_result().unwrap(), b"MACTOR:hi");
+    }
+
+    #[tokio::test]
+    async fn provider_errors_and_garbage_become_error_responses() {
+        let (_, d) = linked(vec![]).await;
+        let inv = invocation("Fail", b"");
+        let resp = d.invoke(&inv.to_msgpack().unwrap()).await;
+        assert_eq!(resp.invocation_id, inv.id);
+        assert_eq!(resp.error.as_deref(), Some("backend down"));
+
+        for garbage in [&b""[..], b"\xc1", b"\x92\x01", b"not msgpack at all"] {
+            let resp = d.invoke(garbage).await;
+            let err = resp.error.unwrap();
+            assert!(err.starts_with("malformed invocation"), "{err}");
+            // The encoded reply must itself be a decodable failure.
+            assert!(resp.msg.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn unlinked_actor_and_wrong_target_are_refused() {
+        let (_, d) = linked(vec![]).await;
+        let mut inv = invocation("Echo", b"x");
+        inv.origin = WasmCloudEntity::actor("MSTRANGER");
+        let err = d.invoke(&inv.to_msgpack().unwrap()).await.error.unwrap();
+        assert!(err.contains("no link from actor MSTRANGER"), "{err}");
+
+        let mut inv = invocation("Echo", b"x");
+        inv.target.public_key = "VOTHER".into();
+        let err = d.invoke(&inv.to_msgpack().unwrap()).await.error.unwrap();
+        assert!(err.contains("targets provider VOTHER"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn chunked_invocation_is_refused_with_advice() {
+        let (_, d) = linked(vec![]).await;
+        let mut inv = invocation("Echo", b"");
+        inv.content_length = Some(2_000_000);
+        let err = d.invoke(&inv.to_msgpack().unwrap()).await.error.unwrap();
+        assert!(err.contains("chunked invocation (2000000 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn signatures_are_checked_only_when_issuers_are_set() {
+        let cluster = KeyPair::generate(KeyKind::Cluster);
+        let (_, d) = linked(vec![cluster.public_key()]).await;
+
+        let mut good = invocation("Echo", b"ok");
+        sign(&mut good, &cluster);
+        let resp = d.invoke(&good.to_msgpack().unwrap()).await;
+        assert_eq!(resp.into_result().unwrap(), b"MACTOR:ok");
+
+        let unsigned = invocation("Echo", b"ok");
+        let err = d
+            .invoke(&unsigned.to_msgpack().unwrap())
+            .await
+            .error
+            .unwrap();
+        assert!(err.contains("is not signed"), "{err}");
+
+        let mut forged = invocation("Echo", b"ok");
+        sign(&mut forged, &KeyPair::generate(KeyKind::Cluster));
+        let err = d.invoke(&forged.to_msgpack().unwrap()).await.error.unwrap();
+        assert!(err.contains("rejected"), "{err}");
+
+        let mut tampered = invocation("Echo", b"ok");
+        sign(&mut tampered, &cluster);
+        tampered.msg = b"changed".to_vec();
+        tampered.content_length = Some(7);
+        let err = d
+            .invoke(&tampered.to_msgpack().unwrap())
+            .await
+            .error
+            .unwrap();
+        assert!(err.contains("hash"), "{err}");
+
+        // Without issuers, an unsigned invocation is fine.
+        let (_, open) = linked(vec![]).await;
+        let resp = open.invoke(&unsigned.to_msgpack().unwrap()).await;
+        assert!(!resp.is_error());
+    }
+
+    #[tokio::test]
+    async fn link_puts_are_deduplicated_and_deletes_reach_the_provider() {
+        let (p, d) = linked(vec![]).await;
+        assert_eq!(d.put_link(link(ACTOR, &[])).await, LinkPut::Unchanged);
+        assert_eq!(
+            d.put_link(link(ACTOR, &[("k", "v")])).await,
+            LinkPut::Updated
+        );
+        assert_eq!(
+            d.put_link(link("MREJECT", &[("reject", "1")])).await,
+            LinkPut::Rejected
+        );
+        let mut foreign = link("MFOREIGN", &[]);
+        foreign.provider_id = "VOTHER".into();
+        assert_eq!(d.put_link(foreign).await, LinkPut::NotOurs);
+        assert_eq!(*p.puts.lock().unwrap(), vec![ACTOR, ACTOR]);
+        assert!(!d.is_linked("MREJECT"));
+
+        assert!(d.delete_link(&link(ACTOR, &[])).await);
+        assert!(!d.delete_link(&link(ACTOR, &[])).await);
+        assert_eq!(*p.dels.lock().unwrap(), vec![ACTOR]);
+        assert!(!d.is_linked(ACTOR));
+    }
+
+    #[test]
+    fn shutdown_applies_to_own_host_or_anyone() {
+        let d = Dispatcher::new(Arc::new(Recorder::default()), &host_data(vec![]));
+        assert!(d.shutdown_applies(br#"{"host_id":"NHOST"}"#).unwrap());
+        assert!(d.shutdown_applies(br#"{"host_id":""}"#).unwrap());
+        assert!(d.shutdown_applies(b"{}").unwrap());
+        assert!(d.shutdown_applies(b"").unwrap());
+        assert!(!d.shutdown_applies(br#"{"host_id":"NOTHER"}"#).unwrap());
+        assert!(d.shutdown_applies(b"\x00garbage").is_err());
+    }
+}

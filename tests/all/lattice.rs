@@ -1,0 +1,651 @@
+//! Hosts on real NATS: two hosts sharing one server, a three-server cluster with a server
+//! going away, load shared by two hosts while one stops, and every malformed or refused
+//! invocation answered with its own error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nimbus_core::claims::sign_invocation;
+use nimbus_core::ctl::{HostInventory, LinkDefinitionList};
+use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::subjects::Subjects;
+use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
+use nimbus_lattice::{InvocationError, MemoryStore, NatsConfig};
+use nimbus_tests::servers::{NatsCluster, NatsServer};
+
+use crate::lattice_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_actors_links_and_inventory() {
+    let nats = NatsServer::start();
+    let seed = cluster_seed();
+    let lattice = lattice_name("two-hosts");
+    let subjects = Subjects::for_lattice(&lattice);
+    let a = nats_host(&[nats.url()], &lattice, &seed).await;
+    let b = nats_host(&[nats.url()], &lattice, &seed).await;
+
+    let on_a = echo_actor(Some(&[]), None);
+    a.start_actor(on_a.bytes, 1).await.unwrap();
+    let on_b = echo_actor(Some(&[]), None);
+    b.start_actor(on_b.bytes, 1).await.unwrap();
+
+    // Host B calls the actor on host A the way `wash call` does...
+    assert_eq!(
+        b.call_actor(&on_a.id, "Echo", b"from b".to_vec())
+            .await
+            .unwrap(),
+        b"from b"
+    );
+    // ...and through an actor of its own.
+    let out = b
+        .call_actor(
+            &on_b.id,
+            "Forward",
+            forward("", &on_a.id, "Echo", b"via actor"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, b"via actor");
+
+    // A link put on A is seen by B and by a host that joins later.
+    let pid = provider_key();
+    let mut b_events = b.events();
+    a.put_link(test_link(&on_b.id, &pid)).await.unwrap();
+    wait_event(&mut b_events, "linkdef_set", |e| {
+        e.data["actor_id"] == on_b.id.as_str()
+    })
+    .await;
+    assert!(b.links().iter().any(|l| l.actor_id == on_b.id));
+    let late = nats_host(&[nats.url()], &lattice, &seed).await;
+    assert!(
+        late.links()
+            .iter()
+            .any(|l| l.actor_id == on_b.id && l.provider_id == pid)
+    );
+
+    // Raw control requests: links, inventories of both hosts, ping.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let links: LinkDefinitionList =
+        serde_json::from_value(ctl(&client, subjects.ctl_get_links(), b"").await).unwrap();
+    assert!(links.links.iter().any(|l| l.actor_id == on_b.id));
+    for (host, actor) in [(&a, &on_a.id), (&b, &on_b.id)] {
+        let inv: HostInventory =
+            serde_json::from_value(ctl(&client, subjects.ctl_get_inventory(host.id()), b"").await)
+                .unwrap();
+        assert_eq!(inv.host_id, host.id());
+        assert_eq!(inv.actors.len(), 1);
+        assert_eq!(&inv.actors[0].id, actor);
+        assert_eq!(inv.actors[0].instances.len(), 1);
+    }
+    let pongs = ctl_gather(
+        &client,
+        subjects.ctl_ping_hosts(),
+        b"",
+        Duration::from_millis(500),
+    )
+    .await;
+    let mut ids: Vec<String> = pongs
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut expected = vec![
+        a.id().to_string(),
+        b.id().to_string(),
+        late.id().to_string(),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    for h in [a, b, late] {
+        h.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_calls_cross_servers_and_survive_losing_a_server() {
+    let mut cluster = NatsCluster::start(3);
+    let urls = cluster.urls();
+    let seed = cluster_seed();
+    let lattice = lattice_name("cluster");
+    // No JetStream in this cluster: the hosts share an in-memory store.
+    let store = Arc::new(MemoryStore::new());
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        // Every host knows every server and starts on its own one.
+        let mut ordered = urls.clone();
+        ordered.rotate_left(i);
+        let mut nats = NatsConfig::urls(ordered);
+        nats.keep_server_order = true;
+        let host = builder(&seed)
+            .lattice(&lattice)
+            .nats(nats)
+            .lattice_store(store.clone())
+            .rpc_timeout(Duration::from_millis(500))
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(
+            host.nats().unwrap().server_info().port,
+            cluster.servers[i].port()
+        );
+        hosts.push(host);
+    }
+    let actor = echo_actor(Some(&[]), None);
+    hosts[0].start_actor(actor.bytes, 2).await.unwrap();
+    // Routes carry interest to the other servers shortly after the subscription.
+    for caller in &hosts[1..] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match caller
+                .call_actor(&actor.id, "Echo", b"across".to_vec())
+                .await
+            {
+                Ok(out) => {
+                    assert_eq!(out, b"across");
+                    break;
+                }
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    assert!(matches!(e, InvocationError::NoResponders(_)), "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cross-server call failed: {e}"),
+            }
+        }
+    }
+
+    // Take away the server the actor's host is connected to.
+    cluster.servers[0].stop();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let moved = hosts[0].nats().unwrap().server_info().port != cluster.servers[0].port();
+        let answered = hosts[1]
+            .call_actor(&actor.id, "Echo", b"still here".to_vec())
+            .await
+            .is_ok_and(|out| out == b"still here");
+        if moved && answered {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "host did not reconnect and serve again (moved: {moved})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        hosts[2]
+            .call_actor(&actor.id, "Echo", b"2".to_vec())
+            .await
+            .unwrap(),
+        b"2"
+    );
+    for h in hosts {
+        h.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_one_of_two_hosts_under_load_loses_no_request() {
+    let nats = NatsServer::start();
+    let seed = cluster_seed();
+    let lattice = lattice_name("load");
+    let first = nats_host(&[nats.url()], &lattice, &seed).await;
+    let second = nats_host(&[nats.url()], &lattice, &seed).await;
+    let caller = Arc::new(nats_host(&[nats.url()], &lattice, &seed).await);
+    let actor = echo_actor(Some(&[]), None);
+    first.start_actor(actor.bytes.clone(), 4).await.unwrap();
+    second.start_actor(actor.bytes, 4).await.unwrap();
+
+    const WORKERS: usize = 8;
+    const CALLS: usize = 60;
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let caller = caller.clone();
+        let id = actor.id.clone();
+        let done = done.clone();
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..CALLS {
+                let payload = format!("{w}-{i}").into_bytes();
+                match caller.call_actor(&id, "Echo", payload.clone()).await {
+                    Ok(out) => assert_eq!(out, payload),
+                    Err(e) => failures.push(e),
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+    // Stop one host in the middle of the load.
+    while done.load(Ordering::Relaxed) < WORKERS * CALLS / 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.stop().await.unwrap();
+    let mut failures = Vec::new();
+    for w in workers {
+        // Every call finishes (a timeout at worst): no worker hangs.
+        failures.extend(
+            tokio::time::timeout(Duration::from_secs(60), w)
+                .await
+                .expect("a caller hung")
+                .unwrap(),
+        );
+    }
+    // At most the requests in flight at the moment of the stop may fail, and only with
+    // an error (here: none, because the stopping host drains).
+    assert!(
+        failures.len() <= WORKERS,
+        "{} failures: {failures:?}",
+        failures.len()
+    );
+    for e in &failures {
+        assert!(
+            matches!(
+                e,
+                InvocationError::TimedOut(_) | InvocationError::NoResponders(_)
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(done.load(Ordering::Relaxed), WORKERS * CALLS);
+    // The remaining host carries on alone.
+    assert_eq!(
+        caller
+            .call_actor(&actor.id, "Echo", b"end".to_vec())
+            .await
+            .unwrap(),
+        b"end"
+    );
+    second.stop().await.unwrap();
+    caller.stop().await.unwrap();
+}
+
+/// Sends `inv` (signed with `cluster` unless `None`) to `subject` and decodes the reply.
+async fn send(
+    client: &async_nats::Client,
+    subject: &str,
+    mut inv: Invocation,
+    cluster: Option<&KeyPair>,
+) -> InvocationResponse {
+    if let Some(cluster) = cluster {
+        inv.encoded_claims = sign_invocation(
+            cluster,
+            &inv.id,
+            &inv.origin_url(),
+            &inv.target_url(),
+            &inv.operation,
+            &inv.msg,
+        )
+        .unwrap();
+    }
+    send_raw(client, subject, inv.to_msgpack().unwrap()).await
+}
+
+async fn send_raw(client: &async_nats::Client, subject: &str, body: Vec<u8>) -> InvocationResponse {
+    let reply = client
+        .request(subject.to_string(), body.into())
+        .await
+        .unwrap();
+    InvocationResponse::from_msgpack(&reply.payload).unwrap()
+}
+
+fn error_of(resp: &InvocationResponse) -> &str {
+    resp.error.as_deref().expect("expected an error response")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_invocations_get_specific_errors_and_the_host_keeps_serving() {
+    let nats = NatsServer::start();
+    let seed = cluster_seed();
+    let cluster = KeyPair::from_seed(&seed).unwrap();
+    let lattice = lattice_name("bad-input");
+    let subjects = Subjects::for_lattice(&lattice);
+    let host = builder(&seed)
+        .lattice(&lattice)
+        .nats(NatsConfig::url(nats.url()))
+        .max_payload(1024)
+        .build()
+        .await
+        .unwrap();
+    let actor = echo_actor(Some(&[]), None);
+    host.start_actor(actor.bytes, 1).await.unwrap();
+    let subject = subjects.rpc_actor(&actor.id);
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let me = WasmCloudEntity::actor(actor.id.clone());
+    let call = |origin: WasmCloudEntity, target: WasmCloudEntity, msg: &[u8]| {
+        Invocation::new(origin, target, "Echo", msg.to_vec(), "Ntest")
+    };
+
+    // A good call first.
+    let ok = send(
+        &client,
+        &subject,
+        call(me.clone(), me.clone(), b"ok"),
+        Some(&cluster),
+    )
+    .await;
+    assert_eq!(ok.error, None);
+    assert_eq!(ok.msg, b"ok");
+
+    // Not msgpack at all.
+    let r = send_raw(&client, &subject, b"\xc1 definitely not msgpack".to_vec()).await;
+    assert!(error_of(&r).starts_with("malformed invocation: "), "{r:?}");
+    // Msgpack, but not an Invocation.
+    let r = send_raw(
+        &client,
+        &subject,
+        rmp_serde::to_vec_named(&vec![1, 2, 3]).unwrap(),
+    )
+    .await;
+    assert!(error_of(&r).starts_with("malformed invocation: "), "{r:?}");
+
+    // An actor this host does not run.
+    let stranger = WasmCloudEntity::actor(echo_actor(None, None).id);
+    let r = send(
+        &client,
+        &subject,
+        call(me.clone(), stranger.clone(), b""),
+        Some(&cluster),
+    )
+    .await;
+    assert_eq!(
+        error_of(&r),
+        format!(
+            "unknown target: actor {} is not running on host {}",
+            stranger.public_key,
+            host.id()
+        )
+    );
+
+    // A provider calling the actor without a link.
+    let pid = provider_key();
+    let provider = WasmCloudEntity::provider(pid.clone(), TEST_CONTRACT, "default");
+    let r = send(
+        &client,
+        &subject,
+        call(provider.clone(), me.clone(), b""),
+        Some(&cluster),
+    )
+    .await;
+    assert!(
+        error_of(&r).starts_with(&format!(
+            "no link for contract {TEST_CONTRACT} link name default from actor {}",
+            actor.id
+        )),
+        "{r:?}"
+    );
+
+    // With the link, but the actor's claims (caps: []) do not grant the contract.
+    host.put_link(test_link(&actor.id, &pid)).await.unwrap();
+    let r = send(
+        &client,
+        &subject,
+        call(provider, me.clone(), b""),
+        Some(&cluster),
+    )
+    .await;
+    assert!(
+        error_of(&r).starts_with(&format!(
+            "capability {TEST_CONTRACT} not granted to actor {}",
+            actor.id
+        )),
+        "{r:?}"
+    );
+
+    // Too big for this host (max 1024 bytes).
+    let r = send(
+        &client,
+        &subject,
+        call(me.clone(), me.clone(), &[7; 2000]),
+        Some(&cluster),
+    )
+    .await;
+    assert!(
+        error_of(&r).starts_with("payload too large (2000 > 1024 bytes)"),
+        "{r:?}"
+    );
+
+    // Unsigned, and signed by a cluster this host does not trust.
+    let r = send(&client, &subject, call(me.clone(), me.clone(), b""), None).await;
+    assert!(
+        error_of(&r).starts_with("claims invalid: the invocation carries no anti-forgery token"),
+        "{r:?}"
+    );
+    let stranger_cluster = KeyPair::generate(KeyKind::Cluster);
+    let r = send(
+        &client,
+        &subject,
+        call(me.clone(), me.clone(), b""),
+        Some(&stranger_cluster),
+    )
+    .await;
+    assert!(error_of(&r).starts_with("claims invalid: issuer"), "{r:?}");
+    // A token for another payload.
+    let mut tampered = call(me.clone(), me.clone(), b"original");
+    tampered.encoded_claims = sign_invocation(
+        &cluster,
+        &tampered.id,
+        &tampered.origin_url(),
+        &tampered.target_url(),
+        "Echo",
+        b"something else",
+    )
+    .unwrap();
+    let r = send(&client, &subject, tampered, None).await;
+    assert!(
+        error_of(&r).starts_with("claims invalid: invocation token does not match"),
+        "{r:?}"
+    );
+
+    // The actor itself fails: its error comes back, distinct from the above.
+    let mut trap = call(me.clone(), me.clone(), b"");
+    trap.operation = "Trap".into();
+    let r = send(&client, &subject, trap, Some(&cluster)).await;
+    assert!(error_of(&r).starts_with("actor trapped: "), "{r:?}");
+
+    // Still serving.
+    let ok = send(
+        &client,
+        &subject,
+        call(me.clone(), me, b"still"),
+        Some(&cluster),
+    )
+    .await;
+    assert_eq!(ok.error, None);
+    assert_eq!(ok.msg, b"still");
+    // And the host's own caller refuses an oversized payload before sending it.
+    let err = host
+        .call_actor(&actor.id, "Echo", vec![0; 1025])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvocationError::PayloadTooLarge(_)), "{err}");
+    host.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_written_straight_into_the_bucket_reach_the_host() {
+    // `wash ctl link put` writes the KV bucket directly; deletes may be DEL or PURGE.
+    let nats = NatsServer::start();
+    let lattice = lattice_name("kv");
+    let host = nats_host(&[nats.url()], &lattice, &cluster_seed()).await;
+    let provider = TestProvider::new();
+    let pid = provider_key();
+    host.start_provider(provider.clone(), &pid, "default")
+        .await
+        .unwrap();
+    let mut events = host.events();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let kv = js
+        .get_key_value(Subjects::for_lattice(&lattice).kv_bucket())
+        .await
+        .unwrap();
+
+    let actor = echo_actor(None, None).id;
+    let link = test_link(&actor, &pid);
+    kv.put(link.kv_key(), serde_json::to_vec(&link).unwrap().into())
+        .await
+        .unwrap();
+    provider.wait_link(&actor, true).await;
+    wait_event(&mut events, "linkdef_set", |e| {
+        e.data["actor_id"] == actor.as_str()
+    })
+    .await;
+    kv.delete(link.kv_key()).await.unwrap();
+    provider.wait_link(&actor, false).await;
+    wait_event(&mut events, "linkdef_deleted", |e| {
+        e.data["actor_id"] == actor.as_str()
+    })
+    .await;
+
+    // A value that is not a link is ignored; the watch goes on.
+    kv.put("LINKDEF_garbage", "not json".into()).await.unwrap();
+    kv.put(link.kv_key(), serde_json::to_vec(&link).unwrap().into())
+        .await
+        .unwrap();
+    provider.wait_link(&actor, true).await;
+    kv.purge(link.kv_key()).await.unwrap();
+    provider.wait_link(&actor, false).await;
+    wait_event(&mut events, "linkdef_deleted", |e| {
+        e.data["actor_id"] == actor.as_str()
+    })
+    .await;
+    assert!(host.links().is_empty());
+    host.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_resubscribe_and_rewatch_after_the_server_restarts() {
+    let mut nats = NatsServer::start();
+    let seed = cluster_seed();
+    let lattice = lattice_name("restart");
+    let server = nats_host(&[nats.url()], &lattice, &seed).await;
+    let caller = nats_host(&[nats.url()], &lattice, &seed).await;
+    let provider = TestProvider::new();
+    let pid = provider_key();
+    server
+        .start_provider(provider.clone(), &pid, "default")
+        .await
+        .unwrap();
+    let actor = echo_actor(None, None);
+    server.start_actor(actor.bytes, 1).await.unwrap();
+    assert_eq!(
+        caller
+            .call_actor(&actor.id, "Echo", b"1".to_vec())
+            .await
+            .unwrap(),
+        b"1"
+    );
+
+    nats.restart();
+    // Calls work again once both hosts are back (RPC subscriptions restored).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while caller
+        .call_actor(&actor.id, "Echo", b"2".to_vec())
+        .await
+        .ok()
+        .as_deref()
+        != Some(b"2")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A link written after the restart still reaches the provider (the watch resumed).
+    caller.put_link(test_link(&actor.id, &pid)).await.unwrap();
+    provider.wait_link(&actor.id, true).await;
+    server.stop().await.unwrap();
+    caller.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_process_provider_is_supervised_linked_and_routed_over_nats() {
+    const ECHO_BIN: &str = env!("CARGO_BIN_EXE_nimbus-test-echo-provider");
+    const CONTRACT: &str = nimbus_echo_provider::CONTRACT_ID;
+    let nats = NatsServer::start();
+    let lattice = lattice_name("process");
+    let pid = provider_key();
+    let host = builder(&cluster_seed())
+        .lattice(&lattice)
+        .nats(NatsConfig::url(nats.url()))
+        .provider_executable("echo-bin", pid.clone(), CONTRACT, ECHO_BIN)
+        .build()
+        .await
+        .unwrap();
+    let mut events = host.events();
+    let actor = echo_actor(Some(&[CONTRACT]), None);
+    // Two instances: one waits in Forward while the provider calls back into the other.
+    host.start_actor(actor.bytes, 2).await.unwrap();
+    host.launch_provider("echo-bin", "default", None)
+        .await
+        .unwrap();
+    wait_event(&mut events, "provider_started", |e| {
+        e.data["public_key"] == pid.as_str()
+    })
+    .await;
+    assert_eq!(host.inventory().providers[0].contract_id, CONTRACT);
+    host.put_link(nimbus_core::link::LinkDefinition::new(
+        &actor.id,
+        &pid,
+        "default",
+        CONTRACT,
+        Default::default(),
+    ))
+    .await
+    .unwrap();
+
+    // The host re-sends the links once the process answers its health subject.
+    wait_event(&mut events, "health_check_passed", |e| {
+        e.data["public_key"] == pid.as_str()
+    })
+    .await;
+    // Actor → provider process over NATS, once the process has handled the msgpack
+    // `linkdefs.put` (in its own task, so allow it a moment).
+    let call = forward("default", CONTRACT, "Echo", b"to the process");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let out = loop {
+        match host.call_actor(&actor.id, "Forward", call.clone()).await {
+            Ok(out) => break out,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the provider process never answered: {e}"),
+        }
+    };
+    assert_eq!(out, b"to the process");
+
+    // Provider process → actor: signed with the cluster seed from the host data,
+    // verified and authorized by the host.
+    let request = rmp_serde::to_vec_named(&nimbus_echo_provider::CallActorRequest {
+        actor_id: actor.id.clone(),
+        operation: "Echo".into(),
+        payload: b"round trip".to_vec(),
+    })
+    .unwrap();
+    let out = host
+        .call_actor(
+            &actor.id,
+            "Forward",
+            forward("default", CONTRACT, "CallActor", &request),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, b"round trip");
+
+    host.stop_provider(&pid, "default").await.unwrap();
+    let stopped = wait_event(&mut events, "provider_stopped", |e| {
+        e.data["public_key"] == pid.as_str()
+    })
+    .await;
+    assert_eq!(stopped.data["reason"], "normal");
+    let err = host
+        .call_actor(&actor.id, "Forward", call)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no responders: "), "{err}");
+    host.stop().await.unwrap();
+}

@@ -1,0 +1,269 @@
+//! Shared pieces of the lattice tests: hosts on a test NATS server, signed echo actors, a
+//! tiny in-process provider, raw control requests and waiting for events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use nimbus_core::claims::{self, ActorClaimsParams};
+use nimbus_core::events::CloudEvent;
+use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::link::LinkDefinition;
+use nimbus_lattice::{Host, HostBuilder, NatsConfig};
+use nimbus_provider_sdk::{ActorCaller, CallContext, Provider, ProviderContext, ProviderError};
+use nimbus_runtime::{Runtime, RuntimeConfig};
+use nimbus_tests::actor_wasm;
+use tokio::sync::{broadcast, watch};
+
+/// The contract of the test provider.
+pub const TEST_CONTRACT: &str = "nimbus:test";
+
+/// One wasm engine per test process, small enough for many hosts.
+pub fn runtime() -> Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::new(RuntimeConfig {
+                max_total_instances: 200,
+                max_memory_bytes: 16 * 1024 * 1024,
+                ..RuntimeConfig::default()
+            })
+            .unwrap()
+        })
+        .clone()
+}
+
+/// A fresh cluster seed, shared by the hosts of one test lattice.
+pub fn cluster_seed() -> String {
+    KeyPair::generate(KeyKind::Cluster).seed().unwrap()
+}
+
+/// A builder with the test defaults: shared engine, short timeouts, given cluster seed.
+pub fn builder(seed: &str) -> HostBuilder {
+    Host::builder()
+        .runtime(runtime())
+        .cluster_seed(seed)
+        .rpc_timeout(Duration::from_secs(2))
+}
+
+/// A host on the NATS server(s) at `urls`, in lattice `lattice`.
+pub async fn nats_host(urls: &[String], lattice: &str, seed: &str) -> Host {
+    builder(seed)
+        .lattice(lattice)
+        .nats(NatsConfig::urls(urls.iter().cloned()))
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A unique lattice name, so tests on one server never see each other.
+pub fn lattice_name(test: &str) -> String {
+    format!("{test}-{}", &nimbus_core::wire::new_uuid()[..8])
+}
+
+/// The echo fixture signed with a fresh module key; `caps: None` writes no `caps` field.
+pub struct SignedActor {
+    pub bytes: Vec<u8>,
+    pub id: String,
+}
+
+pub fn echo_actor(caps: Option<&[&str]>, call_alias: Option<&str>) -> SignedActor {
+    let account = KeyPair::generate(KeyKind::Account);
+    let module = KeyPair::generate(KeyKind::Module);
+    let params = ActorClaimsParams {
+        name: Some("echo".into()),
+        caps: caps.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        call_alias: call_alias.map(str::to_string),
+        rev: Some(1),
+        ..ActorClaimsParams::default()
+    };
+    let bytes = claims::sign_actor(&actor_wasm("echo"), &params, &account, &module).unwrap();
+    SignedActor {
+        bytes,
+        id: module.public_key(),
+    }
+}
+
+/// The payload of the echo actor's `Forward` operation.
+pub fn forward(binding: &str, namespace: &str, operation: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{binding}\n{namespace}\n{operation}\n").into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A fresh provider key.
+pub fn provider_key() -> String {
+    KeyPair::generate(KeyKind::Service).public_key()
+}
+
+/// A link from `actor` to `provider` for the test contract.
+pub fn test_link(actor: &str, provider: &str) -> LinkDefinition {
+    LinkDefinition::new(actor, provider, "default", TEST_CONTRACT, HashMap::new())
+}
+
+/// A provider of contract `nimbus:test`: `Echo` answers `provider:<payload>`, `Fail`
+/// fails. It records its links and keeps the actor caller it was started with.
+#[derive(Default)]
+pub struct TestProvider {
+    links: watch::Sender<HashMap<String, LinkDefinition>>,
+    ctx: Mutex<Option<ProviderContext>>,
+    pub shut_down: Mutex<bool>,
+}
+
+impl TestProvider {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Waits until the provider holds (or no longer holds) a link for `actor`.
+    pub async fn wait_link(&self, actor: &str, present: bool) {
+        let mut rx = self.links.subscribe();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            rx.wait_for(|l| l.contains_key(actor) == present),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("provider never saw link of {actor} present={present}"))
+        .unwrap();
+    }
+
+    /// Calls an actor the way the provider would (through the host's router).
+    pub async fn call_actor(
+        &self,
+        actor: &str,
+        op: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let caller: Arc<dyn ActorCaller> = self
+            .ctx
+            .lock()
+            .unwrap()
+            .as_ref()
+            .expect("provider not started")
+            .actors
+            .clone();
+        caller.call_actor(actor, op, payload.to_vec()).await
+    }
+}
+
+#[async_trait]
+impl Provider for TestProvider {
+    fn contract_id(&self) -> &str {
+        TEST_CONTRACT
+    }
+
+    async fn start(&self, ctx: ProviderContext) -> Result<(), ProviderError> {
+        *self.ctx.lock().unwrap() = Some(ctx);
+        Ok(())
+    }
+
+    async fn put_link(&self, link: &LinkDefinition) -> Result<(), ProviderError> {
+        self.links.send_modify(|l| {
+            l.insert(link.actor_id.clone(), link.clone());
+        });
+        Ok(())
+    }
+
+    async fn delete_link(&self, actor_id: &str) {
+        self.links.send_modify(|l| {
+            l.remove(actor_id);
+        });
+    }
+
+    async fn handle_invocation(
+        &self,
+        ctx: &CallContext,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        match operation {
+            "Echo" => {
+                let mut out = b"provider:".to_vec();
+                out.extend_from_slice(&payload);
+                Ok(out)
+            }
+            "Who" => Ok(ctx.actor_id.clone().into_bytes()),
+            _ => Err(ProviderError::UnknownOperation {
+                contract_id: TEST_CONTRACT.into(),
+                operation: operation.into(),
+            }),
+        }
+    }
+
+    async fn shutdown(&self) {
+        *self.shut_down.lock().unwrap() = true;
+    }
+}
+
+/// Waits for the first event named `name` matching `pred`.
+pub async fn wait_event(
+    rx: &mut broadcast::Receiver<CloudEvent>,
+    name: &str,
+    pred: impl Fn(&CloudEvent) -> bool,
+) -> CloudEvent {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.name() == Some(name) && pred(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("event channel closed: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no `{name}` event within 10 s"))
+}
+
+/// Waits for the first CloudEvent named `name` on a raw NATS subscription.
+pub async fn wait_nats_event(
+    sub: &mut async_nats::Subscriber,
+    name: &str,
+    pred: impl Fn(&CloudEvent) -> bool,
+) -> CloudEvent {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(msg) = sub.next().await {
+            let event = CloudEvent::from_json(&msg.payload).unwrap();
+            if event.name() == Some(name) && pred(&event) {
+                return event;
+            }
+        }
+        panic!("event subscription ended");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no `{name}` event on NATS within 10 s"))
+}
+
+/// A JSON request on a control subject, answered by one host.
+pub async fn ctl(client: &async_nats::Client, subject: String, body: &[u8]) -> serde_json::Value {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(subject.clone(), body.to_vec().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no answer on {subject}"))
+    .unwrap_or_else(|e| panic!("request on {subject} failed: {e}"));
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
+/// A scatter/gather control request: every reply within `wait`.
+pub async fn ctl_gather(
+    client: &async_nats::Client,
+    subject: String,
+    body: &[u8],
+    wait: Duration,
+) -> Vec<serde_json::Value> {
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply(subject, inbox, body.to_vec().into())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
+        out.push(serde_json::from_slice(&msg.payload).unwrap());
+    }
+    out
+}
