@@ -5,6 +5,10 @@
 #   echo-wasmbus.wasm  same source, imports from "wasmbus"        (wasm32-unknown-unknown)
 #   wasi-echo.wasm     nimbus-actor SDK + std I/O                  (wasm32-wasip1)
 #   wapc-echo.wasm     published wapc-guest 0.4                    (wasm32-unknown-unknown)
+#   kvcounter.wasm     HTTP request counter over wasmcloud:keyvalue (wasm32-unknown-unknown)
+#   http-trap.wasm     HTTP handler that traps on /trap (wasm32-unknown-unknown)
+#   petclinic-{gateway,owners,vets,visits,ui}.wasm
+#                      the petclinic demo actors (actors/petclinic) (wasm32-unknown-unknown)
 # Works from any directory; a second run only re-checks (cargo is incremental and unchanged
 # outputs are not copied again).
 set -euo pipefail
@@ -32,9 +36,11 @@ build() {
     shift
     cargo build --quiet --release --locked --target "$target" "$@"
 }
-build wasm32-unknown-unknown -p echo -p wapc-echo
+build wasm32-unknown-unknown -p echo -p wapc-echo -p kvcounter -p http-trap
 build wasm32-unknown-unknown -p echo-wasmbus
 build wasm32-wasip1 -p wasi-echo
+build wasm32-unknown-unknown -p petclinic-gateway -p petclinic-owners -p petclinic-vets \
+    -p petclinic-visits -p petclinic-ui
 
 out="$CARGO_TARGET_DIR/wasm"
 mkdir -p "$out"
@@ -45,10 +51,17 @@ while read -r package target; do
     if ! cmp -s "$src" "$dst"; then
         cp "$src" "$dst"
     fi
-    printf '%-18s %9d bytes  %s\n' "$package.wasm" "$(stat -c %s "$dst")" "$target"
+    printf '%-24s %9d bytes  %s\n' "$package.wasm" "$(stat -c %s "$dst")" "$target"
 done <<'LIST'
 echo wasm32-unknown-unknown
 echo-wasmbus wasm32-unknown-unknown
 wasi-echo wasm32-wasip1
 wapc-echo wasm32-unknown-unknown
+kvcounter wasm32-unknown-unknown
+http-trap wasm32-unknown-unknown
+petclinic-gateway wasm32-unknown-unknown
+petclinic-owners wasm32-unknown-unknown
+petclinic-vets wasm32-unknown-unknown
+petclinic-visits wasm32-unknown-unknown
+petclinic-ui wasm32-unknown-unknown
 LIST

@@ -29,3 +29,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+
+step "actor unit tests (native)"
+# The actors' logic (petclinic domain rules, routing, the guest SDK) runs on the host
+# target too; the wasm builds of the same code are exercised by the tests above.
+(cd actors && cargo test --locked -p nimbus-actor -p kvcounter -p petclinic-model \
+    -p petclinic-owners -p petclinic-vets -p petclinic-visits -p petclinic-ui -p petclinic-gateway)

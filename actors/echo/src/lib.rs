@@ -110,7 +110,9 @@ fn memory_mib() -> usize {
 fn forward(payload: &[u8]) -> HandlerResult<Vec<u8>> {
     let mut parts = payload.splitn(4, |b| *b == b'\n');
     let mut field = || -> HandlerResult<&str> {
-        let bytes = parts.next().ok_or("Forward needs binding, namespace and operation lines")?;
+        let bytes = parts
+            .next()
+            .ok_or("Forward needs binding, namespace and operation lines")?;
         Ok(std::str::from_utf8(bytes)?)
     };
     let (binding, namespace, operation) = (field()?, field()?, field()?);

@@ -1,0 +1,35 @@
+//! `petclinic-model`: everything the petclinic actors share, kept free of waPC plumbing so
+//! it can be unit-tested natively.
+//!
+//! - [`wire`]: the `wasmcloud:httpserver` and `wasmcloud:keyvalue` payloads, exactly as the
+//!   published waPC-era interface crates put them on the wire (written once here until the
+//!   generated `nimbus-interface-*` crates can be used from wasm32 actors).
+//! - [`types`]: the domain (owners, pets, pet types, vets, specialties, visits), the inputs
+//!   the API accepts and the records stored in the key-value store.
+//! - [`validate`]: turns request JSON into inputs, naming the offending field on error.
+//! - [`route`]: the REST route table and the path/query parser of the gateway.
+//! - [`ops`]: the operations and payloads of actor-to-actor calls, and the call aliases.
+//! - [`host`], [`kv`]: the one seam to the host ([`host::Host`]), a typed key-value client
+//!   and a typed actor-to-actor client on top of it.
+//! - [`error`]: the error every service operation returns, with its HTTP status.
+//! - [`openapi`]: the OpenAPI document of the REST API.
+//! - `testing` (feature `testing`): an in-memory key-value store speaking the wire protocol
+//!   and a scriptable host, so actors are tested through the same bytes a real host moves.
+
+pub mod codec;
+pub mod error;
+pub mod host;
+pub mod kv;
+pub mod openapi;
+pub mod ops;
+pub mod route;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod types;
+pub mod validate;
+pub mod wire;
+
+/// Re-exported so the actor crates use the same serde and JSON versions as the model.
+pub use serde;
+/// See [`serde`].
+pub use serde_json;

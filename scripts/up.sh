@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The quick start's "run" command: installs what the build needs, builds the actors and
+# `wash`, and runs `wash up` in the repository root, which deploys app.yaml (the
+# petclinic demo, standalone, file-backed data in .data/petclinic) and serves it on
+# http://127.0.0.1:8080/. Extra arguments go to `wash up` (e.g. --nats-server).
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+bash scripts/setup.sh
+bash scripts/build-actors.sh >/dev/null
+cargo build --quiet -p wash-cli
+exec ./target/debug/wash up "$@"
