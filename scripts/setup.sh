@@ -47,3 +47,25 @@ if ! command -v redis-server >/dev/null 2>&1; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+
+# Headless chromium for the browser tests (tests/browser, driven by playwright-core, which
+# downloads no browser of its own): Debian's package, /usr/bin/chromium.
+if [ ! -x /usr/bin/chromium ]; then
+    log "installing chromium (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# playwright-core for the browser tests, exactly as locked in tests/browser/package-lock.json.
+browser_tests="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+if [ ! -d "$browser_tests/node_modules" ]; then
+    log "npm ci (tests/browser)"
+    (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# docker-compose (Debian's package) validates docker-compose.yml in the tests.
+if ! command -v docker-compose >/dev/null 2>&1; then
+    log "installing docker-compose (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi

@@ -4,10 +4,13 @@
 
 mod differential;
 mod keyvalue;
+mod kvcounter;
 mod lattice;
 mod lattice_ctl;
+mod lattice_demo;
 mod lattice_router;
 mod lattice_support;
+mod petclinic;
 mod provider_process;
 mod runtime;
 mod servers;

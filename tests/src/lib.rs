@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod http;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,20 @@ impl Signer {
         let params = ActorClaimsParams {
             name: Some("test actor".into()),
             caps: Some(caps.iter().map(|c| c.to_string()).collect()),
+            ver: Some("0.1.0".into()),
+            rev: Some(1),
+            ..ActorClaimsParams::default()
+        };
+        claims::sign_actor(module, &params, &self.account, &self.module).expect("signing failed")
+    }
+
+    /// Signs `module` as `wash up` signs a manifest's actor: the given capabilities and,
+    /// when given, a call alias other actors can reach it by.
+    pub fn sign_with(&self, module: &[u8], caps: &[&str], call_alias: Option<&str>) -> Vec<u8> {
+        let params = ActorClaimsParams {
+            name: Some("test actor".into()),
+            caps: Some(caps.iter().map(|c| c.to_string()).collect()),
+            call_alias: call_alias.map(str::to_string),
             ver: Some("0.1.0".into()),
             rev: Some(1),
             ..ActorClaimsParams::default()

@@ -1,4 +1,6 @@
-//! `wash call`: load an actor into an in-process runtime and call one operation.
+//! `wash call`: call one operation on an actor, either loaded into an in-process runtime
+//! (`--wasm FILE OPERATION`) or wherever it runs in a lattice (`ACTOR OPERATION`, over
+//! NATS, signed with the lattice's cluster seed).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,19 +8,26 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
+use nimbus_ctl::CtlError;
 use nimbus_runtime::{ActorOptions, Runtime, RuntimeConfig};
 use serde::Serialize;
 
+use crate::ctl::ConnectArgs;
 use crate::output::OutputFormat;
 
-/// Arguments of `wash call`.
+/// Arguments of `wash call`: `wash call --wasm FILE OPERATION` runs the module here,
+/// `wash call ACTOR OPERATION` calls it over the lattice.
 #[derive(Debug, clap::Args)]
 pub struct CallArgs {
-    /// The operation to call, e.g. `Echo` or `HandleRequest`.
-    operation: String,
-    /// The actor module to load into an in-process runtime.
+    /// The actor's public key or call alias (lattice form); with --wasm, the operation.
+    #[arg(value_name = "ACTOR")]
+    first: String,
+    /// The operation to call, e.g. `Echo` or `HandleRequest` (lattice form).
+    #[arg(value_name = "OPERATION")]
+    second: Option<String>,
+    /// The actor module to load into an in-process runtime instead of calling the lattice.
     #[arg(long, value_name = "FILE")]
-    wasm: PathBuf,
+    wasm: Option<PathBuf>,
     /// The request payload, as text.
     #[arg(long, conflicts_with = "data_file")]
     data: Option<String>,
@@ -26,14 +35,24 @@ pub struct CallArgs {
     #[arg(long, value_name = "FILE")]
     data_file: Option<PathBuf>,
     /// Load the actor even if it is unsigned or its claims are invalid (development only).
-    #[arg(long)]
+    #[arg(long, requires = "wasm")]
     allow_unsigned: bool,
     /// Deadline of the call in milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
     /// Directory a WASI actor sees as `/` (none by default).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", requires = "wasm")]
     wasi_dir: Option<PathBuf>,
+    /// Cluster seed (`SC...`) the lattice's hosts trust, to sign the invocation with.
+    #[arg(
+        long,
+        value_name = "SEED",
+        env = "WASH_CLUSTER_SEED",
+        hide_env_values = true
+    )]
+    cluster_seed: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 #[derive(Serialize)]
@@ -49,8 +68,24 @@ struct CallOutput<'a> {
 /// Runs `wash call`.
 pub fn run(args: CallArgs, output: OutputFormat) -> anyhow::Result<()> {
     let payload = read_payload(&args)?;
-    let module = std::fs::read(&args.wasm)
-        .with_context(|| format!("failed to read actor module {}", args.wasm.display()))?;
+    let Some(wasm) = args.wasm.clone() else {
+        let Some(operation) = args.second.clone() else {
+            bail!(
+                "give the actor and the operation (`wash call ACTOR OPERATION`), or --wasm FILE OPERATION to run a module here"
+            );
+        };
+        return run_lattice(&args, &args.first, &operation, payload, output);
+    };
+    if let Some(extra) = &args.second {
+        bail!(
+            "with --wasm give only the operation (got `{}` and `{extra}`); drop --wasm to call actor `{}` over the lattice",
+            args.first,
+            args.first
+        );
+    }
+    let operation = &args.first;
+    let module = std::fs::read(&wasm)
+        .with_context(|| format!("failed to read actor module {}", wasm.display()))?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: cache_dir(),
         max_total_instances: 8,
@@ -74,26 +109,77 @@ pub fn run(args: CallArgs, output: OutputFormat) -> anyhow::Result<()> {
             } else {
                 " (sign it with `wash claims sign`, or pass --allow-unsigned for development)"
             };
-            format!("failed to load actor {}{hint}", args.wasm.display())
+            format!("failed to load actor {}{hint}", wasm.display())
         })?;
     let response = actor
-        .call(&args.operation, &payload)
-        .with_context(|| format!("failed to call {} on {}", args.operation, actor.id()))?;
+        .call(operation, &payload)
+        .with_context(|| format!("failed to call {} on {}", operation, actor.id()))?;
+    print_response(output, actor.id(), operation, &response)
+}
+
+/// The lattice form: resolve the actor (key or call alias), send a signed invocation on
+/// its RPC subject, print the response.
+fn run_lattice(
+    args: &CallArgs,
+    actor: &str,
+    operation: &str,
+    payload: Vec<u8>,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async {
+        let ctl = args
+            .connect
+            .ctl_client(Duration::from_millis(args.timeout_ms))
+            .await?;
+        let failed = || {
+            format!(
+                "failed to call {operation} on {actor} over lattice `{}`",
+                args.connect.lattice
+            )
+        };
+        let actor_id = ctl.resolve_actor(actor).await.with_context(failed)?;
+        let seed = args.cluster_seed.as_deref();
+        let response = match ctl.call_actor(&actor_id, operation, payload, seed).await {
+            Ok(response) => response,
+            Err(e @ CtlError::Invocation { .. }) if seed.is_none() => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{}; no --cluster-seed was given: hosts that sign invocations only accept calls signed with their cluster seed (--cluster-seed or WASH_CLUSTER_SEED)",
+                    failed()
+                )));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(failed())),
+        };
+        print_response(output, &actor_id, operation, &response)
+    })
+}
+
+/// Raw bytes on stdout in text mode (so binary responses pass through), or one JSON
+/// document with the response as text (when UTF-8) and base64.
+fn print_response(
+    output: OutputFormat,
+    actor: &str,
+    operation: &str,
+    response: &[u8],
+) -> anyhow::Result<()> {
     match output {
         OutputFormat::Text => {
             let mut stdout = std::io::stdout().lock();
             stdout
-                .write_all(&response)
+                .write_all(response)
                 .and_then(|()| stdout.flush())
                 .context("failed to write the response to stdout")?;
         }
         OutputFormat::Json => output.print(
             String::new,
             &CallOutput {
-                actor: actor.id(),
-                operation: &args.operation,
-                response: std::str::from_utf8(&response).ok(),
-                response_base64: base64::engine::general_purpose::STANDARD.encode(&response),
+                actor,
+                operation,
+                response: std::str::from_utf8(response).ok(),
+                response_base64: base64::engine::general_purpose::STANDARD.encode(response),
             },
         )?,
     }

@@ -315,7 +315,10 @@ pub fn load_or_generate(
         ));
     }
     let kp = KeyPair::generate(kind);
-    store_seed(dir, &path, &kp)?;
+    if !store_seed(dir, &path, &kp)? {
+        // Another process created the key a moment ago: use theirs.
+        return load_or_generate(dir, name, kind);
+    }
     Ok((
         kp,
         KeySource::Generated {
@@ -324,24 +327,40 @@ pub fn load_or_generate(
     ))
 }
 
-/// Writes a new seed file, never overwriting an existing one.
-fn store_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<()> {
+/// Writes a new seed file, never overwriting an existing one. The seed is written to a
+/// private temporary file first and then hard-linked into place, so a concurrent `wash`
+/// (two hosts started at once) either wins or finds a complete file: returns `false` when
+/// another process created `path` first.
+fn store_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<bool> {
     create_private_dir(dir)?;
     let seed = kp.seed().context("failed to encode the seed")?;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!(
+        "{KEY_EXTENSION}.tmp{}-{unique}",
+        std::process::id()
+    ));
     let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("failed to create key file {}", path.display()))?;
-    file.write_all(seed.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("failed to write key file {}", path.display()))?;
-    Ok(())
+    let written = options
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(seed.as_bytes())?;
+            file.sync_all()
+        })
+        .with_context(|| format!("failed to write key file {}", tmp.display()));
+    let linked = written.and_then(|()| match fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("failed to create key file {}", path.display())),
+    });
+    let _ = fs::remove_file(&tmp);
+    linked
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -355,4 +374,31 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("failed to create keys directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn concurrent_first_use_of_a_key_agrees_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        load_or_generate(dir.path(), "shared_service", KeyKind::Service)
+                            .unwrap()
+                            .0
+                            .public_key()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+        let files: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "temporary files left behind");
+    }
 }

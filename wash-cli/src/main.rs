@@ -1,10 +1,16 @@
 //! `wash`: the command-line tool of nimbus. Keys, claims, calling actors, and (as the
 //! project grows) code generation, running hosts and controlling a lattice.
 
+mod app;
 mod call;
 mod claims;
+mod ctl;
+// `gen` is a reserved word in edition 2024.
+#[path = "gen.rs"]
+mod generate;
 mod keys;
 mod output;
+mod up;
 
 use std::process::ExitCode;
 
@@ -32,6 +38,15 @@ enum Command {
     Claims(claims::ClaimsCommand),
     /// Call an operation on an actor once and print the raw response.
     Call(call::CallArgs),
+    /// Generate Rust for the actor or provider side of a WIDL interface.
+    Gen(generate::GenArgs),
+    /// Control the hosts of a lattice: list, start, stop, scale, link.
+    Ctl(ctl::CtlArgs),
+    /// Run a host here (standalone, or joining a lattice) and deploy an app manifest.
+    Up(up::UpArgs),
+    /// Deploy app manifests onto a running lattice.
+    #[command(subcommand)]
+    App(app::AppCommand),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +56,10 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd, cli.output),
         Command::Claims(cmd) => claims::run(cmd, cli.output),
         Command::Call(args) => call::run(args, cli.output),
+        Command::Gen(args) => generate::run(args, cli.output),
+        Command::Ctl(args) => ctl::run(args, cli.output),
+        Command::Up(args) => up::run(args, cli.output),
+        Command::App(cmd) => app::run(cmd, cli.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

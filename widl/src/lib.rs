@@ -5,6 +5,10 @@
 //! diagnostics. Code generators walk the checked [`Document`]: every type reference carries
 //! its resolution, and descriptions and annotations are kept.
 //!
+//! [`codegen`] generates Rust for actors and providers from a checked [`Program`], with the
+//! msgpack shapes of the published waPC-era interface crates; [`build::Builder`] runs it
+//! from a `build.rs`, and `wash gen` from the command line.
+//!
 //! ```
 //! let (doc, diags) = nimbus_widl::parse("kv.widl", "namespace \"kv\"\nrole Store { Get(key: string): string }");
 //! assert!(diags.is_empty());
@@ -14,7 +18,9 @@
 //! ```
 
 pub mod ast;
+pub mod build;
 mod check;
+pub mod codegen;
 mod diagnostic;
 mod lexer;
 mod loader;

@@ -56,8 +56,14 @@ pub fn resolve_relative(importer: Option<&str>, path: &str) -> String {
         match component {
             Component::CurDir => {}
             Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+                // `..` cancels a preceding normal component only; leading `..`s (and `..`
+                // after the root, which stays at the root) are kept or dropped as the OS would.
+                match out.components().next_back() {
+                    Some(Component::Normal(_)) => {
+                        out.pop();
+                    }
+                    Some(Component::RootDir | Component::Prefix(_)) => {}
+                    _ => out.push(".."),
                 }
             }
             other => out.push(other.as_os_str()),

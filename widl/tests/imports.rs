@@ -200,6 +200,13 @@ fn relative_paths_are_normalised() {
     );
     assert_eq!(resolve_relative(Some("c.widl"), "./x/./y.widl"), "x/y.widl");
     assert_eq!(resolve_relative(None, "../up.widl"), "../up.widl");
+    // Leading `..`s accumulate; they are never cancelled by each other.
+    assert_eq!(resolve_relative(None, "../../up.widl"), "../../up.widl");
+    assert_eq!(
+        resolve_relative(Some("../x/a.widl"), "../../b.widl"),
+        "../../b.widl"
+    );
+    assert_eq!(resolve_relative(None, "/../r.widl"), "/r.widl");
     assert_eq!(
         resolve_relative(Some("a/c.widl"), "/abs/z.widl"),
         "/abs/z.widl"

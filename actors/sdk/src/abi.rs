@@ -124,31 +124,42 @@ pub(crate) fn platform() -> impl Abi {
     }
 }
 
-/// Stand-in for the host on non-wasm targets: there is nobody to call.
+/// Stand-in for the host on non-wasm targets: nobody to call, unless a test installed a
+/// scripted host with `crate::testing::set_host`.
 #[cfg(not(target_arch = "wasm32"))]
 struct NoHost;
 
 #[cfg(not(target_arch = "wasm32"))]
 const NO_HOST: &str = "no waPC host: host calls work only in a wasm32 guest";
 
+// Without a scripted host (`crate::testing::set_host`) every host call fails with NO_HOST.
 #[cfg(not(target_arch = "wasm32"))]
 impl Abi for NoHost {
     fn guest_request(&self, _op: &mut [u8], _payload: &mut [u8]) {}
     fn guest_response(&self, _data: &[u8]) {}
     fn guest_error(&self, _msg: &str) {}
-    fn host_call(&self, _: &str, _: &str, _: &str, _: &[u8]) -> i32 {
-        0
+    fn host_call(&self, binding: &str, namespace: &str, operation: &str, payload: &[u8]) -> i32 {
+        crate::testing::host_call(binding, namespace, operation, payload).unwrap_or(0)
     }
     fn host_response_len(&self) -> i32 {
-        0
+        crate::testing::last_response().map_or(0, |r| i32::try_from(r.len()).unwrap_or(0))
     }
-    fn host_response(&self, _buf: &mut [u8]) {}
+    fn host_response(&self, buf: &mut [u8]) {
+        if let Some(r) = crate::testing::last_response() {
+            let n = buf.len().min(r.len());
+            buf[..n].copy_from_slice(&r[..n]);
+        }
+    }
     fn host_error_len(&self) -> i32 {
-        i32::try_from(NO_HOST.len()).unwrap_or(0)
+        let text = crate::testing::last_error();
+        let len = text.as_deref().unwrap_or(NO_HOST).len();
+        i32::try_from(len).unwrap_or(0)
     }
     fn host_error(&self, buf: &mut [u8]) {
-        let n = buf.len().min(NO_HOST.len());
-        buf[..n].copy_from_slice(&NO_HOST.as_bytes()[..n]);
+        let text = crate::testing::last_error();
+        let text = text.as_deref().unwrap_or(NO_HOST);
+        let n = buf.len().min(text.len());
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
     }
     fn console_log(&self, msg: &str) {
         eprintln!("{msg}");

@@ -27,11 +27,14 @@
 //! the call returns 0; an operation with no handler reports `unknown operation: <op>`.
 //!
 //! On targets other than wasm32 the crate still compiles (so actor logic can be unit-tested
-//! natively): `__guest_call` is not exported, [`host_call`] always fails and [`console_log`]
-//! writes to stderr.
+//! natively): `__guest_call` is not exported, [`console_log`] writes to stderr, and
+//! [`host_call`] fails unless a test installed a scripted host with `testing::set_host`;
+//! `testing::guest_call` runs registered handlers as the host would.
 
 mod abi;
 mod registry;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 use std::fmt;
 

@@ -3,6 +3,7 @@
 //! and standalone hosts can follow state changes too.
 
 use nimbus_core::events::{CloudEvent, LatticeEvent};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// Events buffered for slow in-process subscribers before they start missing some.
@@ -59,4 +60,30 @@ impl EventPublisher {
         // No in-process subscriber is fine.
         let _ = self.local.send(envelope);
     }
+}
+
+/// A provider running on this host refused a link it was handed (link values it cannot
+/// use, a backend it cannot reach, ...), published as `linkdef_set_failed` with this host
+/// as the source. The link stays in the lattice store; what the provider does for the
+/// actor meanwhile is its own choice (the key-value provider keeps the previous backend,
+/// if there was one). Fix the values and put the link again.
+///
+/// Not an event of the 0.x hosts: 0.x clients ignore event types they do not know. The
+/// host reports rejections of in-process providers; a provider process only logs its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkdefSetFailed {
+    /// The link's actor.
+    pub actor_id: String,
+    /// The provider that refused it.
+    pub provider_id: String,
+    /// The link's contract id.
+    pub contract_id: String,
+    /// The link name.
+    pub link_name: String,
+    /// The provider's reason, as it gave it.
+    pub error: String,
+}
+
+impl LatticeEvent for LinkdefSetFailed {
+    const NAME: &'static str = "linkdef_set_failed";
 }

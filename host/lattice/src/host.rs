@@ -241,6 +241,7 @@ impl HostBuilder {
             nats,
             store: store.clone(),
             cache: LatticeCache::default(),
+            link_updates: tokio::sync::Mutex::new(()),
             events,
             actors: RwLock::default(),
             providers: RwLock::default(),
@@ -495,12 +496,16 @@ impl Host {
         self.inner.stop_provider(provider_id, link_name).await
     }
 
-    /// Puts a link into the lattice; it takes effect without restarting anything.
+    /// Puts a link into the lattice; it takes effect without restarting anything. When
+    /// this returns, the in-process provider of the link on this host has been handed it
+    /// (a provider that rejects it is reported by a [`crate::LinkdefSetFailed`] event);
+    /// other hosts and provider processes get it through the lattice.
     pub async fn put_link(&self, link: LinkDefinition) -> Result<(), HostError> {
         self.inner.put_link(link).await
     }
 
-    /// Deletes the link of (actor, contract, link name).
+    /// Deletes the link of (actor, contract, link name); when this returns, the in-process
+    /// provider of the link on this host has dropped it.
     pub async fn delete_link(
         &self,
         actor_id: &str,

@@ -37,6 +37,11 @@ pub(crate) struct HostInner {
     pub nats: Option<async_nats::Client>,
     pub store: Arc<dyn LatticeStore>,
     pub cache: LatticeCache,
+    /// Held while a link change is applied to the cache and reported (event, in-process
+    /// provider, provider processes). The host's own write and the store watch's echo of
+    /// it race to apply it; whichever wins, the loser waits here until the winner has
+    /// reported it, so `put_link`/`delete_link` return only once the change is in effect.
+    pub link_updates: tokio::sync::Mutex<()>,
     pub events: EventPublisher,
     pub actors: RwLock<HashMap<String, Arc<RunningActor>>>,
     pub providers: RwLock<HashMap<ProviderKey, Arc<RunningProvider>>>,

@@ -52,6 +52,7 @@ pub use config::{
     TlsConfig,
 };
 pub use error::{HostError, InvocationError, StoreError};
+pub use events::LinkdefSetFailed;
 pub use host::{Host, HostBuilder};
 pub use providers::{ProcessHandle, ProcessLaunch, ProcessLauncher, ProviderFactory};
 pub use store::{ClaimsRecord, JetStreamStore, LatticeStore, MemoryStore, Snapshot, StoreChange};

@@ -37,9 +37,8 @@ impl HostInner {
         }
         link.id = link.computed_id();
         let revision = self.store.put_link(&link).await?;
-        if let Some(event) = self.cache.apply(StoreChange::LinkPut { link, revision }) {
-            self.on_cache_event(event).await;
-        }
+        self.apply_change(StoreChange::LinkPut { link, revision })
+            .await;
         Ok(())
     }
 
@@ -52,10 +51,20 @@ impl HostInner {
     ) -> Result<(), HostError> {
         let id = link_id(actor_id, contract_id, link_name);
         let revision = self.store.delete_link(&id).await?;
-        if let Some(event) = self.cache.apply(StoreChange::LinkDeleted { id, revision }) {
+        self.apply_change(StoreChange::LinkDeleted { id, revision })
+            .await;
+        Ok(())
+    }
+
+    /// Applies a store change to the cache and reports what it changed, under
+    /// `link_updates`: when this host's own write and the watch's echo of it race, the
+    /// second to come waits until the first has told the providers, so a `put_link` that
+    /// returned is in effect on this host (an in-process provider has taken the link).
+    pub(crate) async fn apply_change(&self, change: StoreChange) {
+        let _serial = self.link_updates.lock().await;
+        if let Some(event) = self.cache.apply(change) {
             self.on_cache_event(event).await;
         }
-        Ok(())
     }
 
     /// Reports a cache change to events, the provider and the lattice.
@@ -105,9 +114,7 @@ pub(crate) async fn follow_store(
     loop {
         while let Some(change) = changes.next().await {
             let Some(host) = host.upgrade() else { return };
-            if let Some(event) = host.cache.apply(change) {
-                host.on_cache_event(event).await;
-            }
+            host.apply_change(change).await;
         }
         loop {
             tokio::time::sleep(REWATCH_DELAY).await;
@@ -117,9 +124,11 @@ pub(crate) async fn follow_store(
             }
             match store.watch().await {
                 Ok((snapshot, stream)) => {
+                    let serial = inner.link_updates.lock().await;
                     for event in inner.cache.apply_snapshot(snapshot) {
                         inner.on_cache_event(event).await;
                     }
+                    drop(serial);
                     changes = stream;
                     break;
                 }

@@ -19,6 +19,7 @@ use nimbus_core::wire::{HostData, ShutdownRequest, WasmCloudEntity, new_uuid};
 use nimbus_provider_sdk::{ActorCaller, Provider, ProviderContext, ProviderError};
 
 use crate::error::{HostError, InvocationError};
+use crate::events::LinkdefSetFailed;
 use crate::inner::HostInner;
 use crate::router::Target;
 use crate::rpc::{Serving, serve};
@@ -223,7 +224,7 @@ impl HostInner {
             .insert(key.clone(), running.clone());
         for link in self.cache.links_for_provider(&key.0, &key.1) {
             if let Err(e) = provider.put_link(&link).await {
-                tracing::warn!(provider = %key.0, actor = %link.actor_id, error = %e, "provider rejected a link");
+                self.link_rejected(&link, &e).await;
             }
         }
         let subject = self.subjects.rpc_provider(&key.0, &key.1);
@@ -537,7 +538,29 @@ impl HostInner {
         if deleted {
             instance.delete_link(&link.actor_id).await;
         } else if let Err(e) = instance.put_link(link).await {
-            tracing::warn!(provider = %link.provider_id, actor = %link.actor_id, error = %e, "provider rejected a link");
+            self.link_rejected(link, &e).await;
         }
+    }
+
+    /// Reports an in-process provider's refusal of a link: an error in the log and a
+    /// `linkdef_set_failed` event, both carrying the provider's reason.
+    async fn link_rejected(&self, link: &LinkDefinition, error: &ProviderError) {
+        tracing::error!(
+            provider = %link.provider_id,
+            actor = %link.actor_id,
+            contract = %link.contract_id,
+            link_name = %link.link_name,
+            %error,
+            "provider rejected a link; fix its values and put it again"
+        );
+        self.events
+            .publish(&LinkdefSetFailed {
+                actor_id: link.actor_id.clone(),
+                provider_id: link.provider_id.clone(),
+                contract_id: link.contract_id.clone(),
+                link_name: link.link_name.clone(),
+                error: error.to_string(),
+            })
+            .await;
     }
 }

@@ -155,6 +155,11 @@ impl MemoryKv {
             .borrow_mut()
             .insert(key.to_string(), Entry::Value(value.to_string()));
     }
+
+    /// Empties the store, as when the actor's link is put again with a new backend.
+    pub fn clear(&self) {
+        self.data.borrow_mut().clear();
+    }
 }
 
 fn members(data: &BTreeMap<String, Entry>, key: &str) -> Result<BTreeSet<String>, String> {

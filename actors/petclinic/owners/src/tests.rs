@@ -152,22 +152,33 @@ fn seeding_survives_a_missing_visits_actor() {
 }
 
 #[test]
-fn dispatch_seeds_on_the_first_call_of_each_instance_only() {
+fn dispatch_checks_the_seed_gate_on_every_call_and_seeds_a_new_store() {
     let (host, _) = host_with_visits();
     let instance = Instance::new();
     let req = encode_json(&ops::ListOwnersRequest::default()).unwrap();
-    let reply = dispatch(&host, &instance, op::LIST_OWNERS, &req).unwrap();
-    let owners: ServiceResult<Vec<Owner>> = decode_json("reply", &reply).unwrap();
-    assert_eq!(owners.unwrap().len(), seed::OWNERS.len());
+    let list = |host: &TestHost| {
+        let reply = dispatch(host, &instance, op::LIST_OWNERS, &req).unwrap();
+        let owners: ServiceResult<Vec<Owner>> = decode_json("reply", &reply).unwrap();
+        owners.unwrap()
+    };
+    assert_eq!(list(&host).len(), seed::OWNERS.len());
 
-    // Later calls of the same instance do not even look at the gate.
+    // Later calls of the same instance look at the gate (one KeyExists) and write nothing.
     host.take_calls();
+    let before = host.kv.snapshot();
     dispatch(&host, &instance, op::LIST_PET_TYPES, &[]).unwrap();
-    assert!(
-        host.calls().iter().all(|c| c.operation != "KeyExists"),
-        "{:?}",
-        host.calls()
-    );
+    let gate_checks = host
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "KeyExists")
+        .count();
+    assert_eq!(gate_checks, 1, "{:?}", host.calls());
+    assert_eq!(host.kv.snapshot(), before);
+
+    // The link now points at an empty store (another backend): the same instance seeds it.
+    host.kv.clear();
+    assert_eq!(list(&host).len(), seed::OWNERS.len());
+    assert_eq!(host.kv.value(crate::service::SEEDED).as_deref(), Some("1"));
 }
 
 #[test]

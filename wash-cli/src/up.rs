@@ -1,0 +1,556 @@
+//! `wash up`: run a host in this process and deploy an app manifest onto it.
+//!
+//! Standalone by default (no NATS: the built-in HTTP server and key-value providers run in
+//! process, links come from the manifest). `--nats-url` joins a lattice instead, and
+//! `--nats-server` starts a local nats-server (JetStream on) first and joins that.
+//! Unsigned actor modules named by the manifest are signed on the way with keys from the
+//! keys directory (generated on first use), with the manifest's capabilities and call
+//! alias, so a fresh checkout runs without a separate signing step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use nimbus_app::{Builtin, Manifest};
+use nimbus_core::claims::{self, ActorClaimsParams};
+use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::link::LinkDefinition;
+use nimbus_lattice::{Host, NatsConfig, ProviderFactory};
+use nimbus_provider_httpserver::HttpServerProvider;
+use nimbus_provider_keyvalue::KeyValueProvider;
+use nimbus_provider_sdk::Provider;
+use serde::Serialize;
+
+use crate::keys;
+use crate::output::OutputFormat;
+
+/// The manifest `wash up` deploys when none is named and it exists.
+pub const DEFAULT_MANIFEST: &str = "app.yaml";
+
+/// Arguments of `wash up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// App manifest to deploy (default: ./app.yaml when it exists; otherwise an empty host).
+    pub manifest: Option<PathBuf>,
+    /// Join the lattice at this NATS URL instead of running standalone.
+    #[arg(long, env = "WASH_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Start a local nats-server (JetStream on) on this port and join it.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "4222", conflicts_with = "nats_url")]
+    pub nats_server: Option<u16>,
+    /// The lattice prefix (lattice mode).
+    #[arg(long, default_value = "default", env = "WASH_LATTICE")]
+    pub lattice: String,
+    /// A host label, `KEY=VALUE`; repeatable.
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Cluster seed (`SC...`) shared by the lattice's hosts to sign and trust invocations.
+    #[arg(long, env = "WASH_CLUSTER_SEED")]
+    pub cluster_seed: Option<String>,
+    /// Keys directory for signing keys (default $WASH_KEYS or ~/.wash/keys).
+    #[arg(long, env = "WASH_KEYS")]
+    pub keys_dir: Option<PathBuf>,
+    /// Deploy, print what runs, and stop again (for checking a manifest).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run the built-in providers as their own processes (the `nimbus-*-provider`
+    /// binaries next to `wash`) over NATS instead of in this process. Lattice mode only.
+    #[arg(long)]
+    pub providers_out_of_process: bool,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("invalid label `{text}`: write KEY=VALUE")),
+    }
+}
+
+/// What `wash up` started, for text and JSON output.
+#[derive(Debug, Serialize)]
+struct UpReport {
+    host_id: String,
+    mode: String,
+    lattice: String,
+    app: Option<String>,
+    actors: Vec<StartedActor>,
+    providers: Vec<StartedProvider>,
+    links: Vec<StartedLink>,
+    urls: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct StartedActor {
+    name: String,
+    actor_id: String,
+    instances: u32,
+    signed_now: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct StartedProvider {
+    name: String,
+    provider_id: String,
+    contract_id: String,
+    link_name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct StartedLink {
+    actor: String,
+    provider: String,
+    contract_id: String,
+    values: BTreeMap<String, String>,
+}
+
+/// Runs `wash up` to completion (until Ctrl-C or SIGTERM, or right away with --dry-run).
+pub fn run(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let result = runtime.block_on(up(args, output));
+    // Work still running after the host stopped (a provider process that does not
+    // answer, a NATS reconnect loop) must not keep `wash up` alive.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// How long `wash up` waits for the host to stop before exiting anyway.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let manifest = match &args.manifest {
+        Some(path) => Some(Manifest::load(path)?),
+        None if Path::new(DEFAULT_MANIFEST).exists() => {
+            Some(Manifest::load(Path::new(DEFAULT_MANIFEST))?)
+        }
+        None => None,
+    };
+    let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
+    let app = manifest.as_ref().map(|m| m.name.as_str()).unwrap_or("wash");
+
+    let nats_server = match args.nats_server {
+        Some(port) => Some(LocalNatsServer::start(port)?),
+        None => None,
+    };
+    let nats_url = args
+        .nats_url
+        .clone()
+        .or_else(|| nats_server.as_ref().map(LocalNatsServer::url));
+
+    let mut builder = Host::builder().lattice(args.lattice.clone());
+    for (k, v) in &args.labels {
+        builder = builder.label(k.clone(), v.clone());
+    }
+    if let Some(url) = &nats_url {
+        builder = builder.nats(NatsConfig::url(url.clone()));
+    }
+    if let Some(seed) = &args.cluster_seed {
+        builder = builder.cluster_seed(seed.clone());
+    }
+    if args.providers_out_of_process && nats_url.is_none() {
+        bail!("--providers-out-of-process needs a lattice: add --nats-url URL or --nats-server");
+    }
+    // The built-in providers, available to `wash ctl start provider builtin:...` too.
+    for builtin in [Builtin::Httpserver, Builtin::Keyvalue] {
+        let name = format!("builtin:{}", builtin_name(builtin));
+        let key = provider_key(&keys_dir, app, &name)?;
+        builder = if args.providers_out_of_process {
+            builder.provider_executable(
+                name,
+                key.public_key(),
+                builtin.contract_id(),
+                provider_binary(builtin)?,
+            )
+        } else {
+            builder.provider_factory(name, key.public_key(), factory(builtin))
+        };
+    }
+    let mut planned_providers = Vec::new();
+    if let Some(m) = &manifest {
+        for p in &m.providers {
+            let key = provider_key(&keys_dir, app, &p.name)?;
+            let contract = p
+                .contract_id()
+                .context("a provider without a contract passed validation")?
+                .to_string();
+            builder = match (p.builtin, &p.path) {
+                (Some(b), _) => {
+                    builder.provider_factory(p.name.clone(), key.public_key(), factory(b))
+                }
+                (None, Some(path)) => builder.provider_executable(
+                    p.name.clone(),
+                    key.public_key(),
+                    contract.clone(),
+                    path.clone(),
+                ),
+                (None, None) => bail!("provider `{}` says neither builtin nor path", p.name),
+            };
+            planned_providers.push(StartedProvider {
+                name: p.name.clone(),
+                provider_id: key.public_key(),
+                contract_id: contract,
+                link_name: p.link_name.clone(),
+            });
+        }
+    }
+    let host = builder.build().await.context("failed to start the host")?;
+
+    let mut report = UpReport {
+        host_id: host.id().to_string(),
+        mode: if nats_url.is_some() {
+            "lattice"
+        } else {
+            "standalone"
+        }
+        .to_string(),
+        lattice: host.lattice().to_string(),
+        app: manifest.as_ref().map(|m| m.name.clone()),
+        actors: Vec::new(),
+        providers: Vec::new(),
+        links: Vec::new(),
+        urls: Vec::new(),
+    };
+
+    let deployed = match &manifest {
+        Some(m) => deploy(&host, m, &keys_dir, planned_providers, &mut report).await,
+        None => Ok(()),
+    };
+    if let Err(e) = deployed {
+        let _ = host.stop().await;
+        return Err(e);
+    }
+
+    output.print(|| report_text(&report, nats_url.as_deref()), &report)?;
+    if !args.dry_run {
+        wait_for_shutdown().await;
+        eprintln!("stopping host {} ...", report.host_id);
+    }
+    tokio::select! {
+        stopped = tokio::time::timeout(STOP_TIMEOUT, host.stop()) => match stopped {
+            Ok(result) => result.context("failed to stop the host cleanly")?,
+            Err(_) => eprintln!(
+                "warning: the host did not stop within {STOP_TIMEOUT:?}; exiting anyway"
+            ),
+        },
+        () = wait_for_shutdown(), if !args.dry_run => {
+            eprintln!("second interrupt: exiting without waiting for the host");
+        }
+    }
+    drop(nats_server);
+    Ok(())
+}
+
+async fn deploy(
+    host: &Host,
+    manifest: &Manifest,
+    keys_dir: &Path,
+    providers: Vec<StartedProvider>,
+    report: &mut UpReport,
+) -> anyhow::Result<()> {
+    for (spec, planned) in manifest.providers.iter().zip(providers) {
+        let config = (!spec.config.is_empty())
+            .then(|| serde_json::to_string(&spec.config))
+            .transpose()
+            .context("failed to encode provider config")?;
+        host.launch_provider(&spec.name, &spec.link_name, config)
+            .await
+            .with_context(|| format!("failed to start provider `{}`", spec.name))?;
+        report.providers.push(planned);
+    }
+
+    let mut actor_ids = BTreeMap::new();
+    for spec in &manifest.actors {
+        let module = std::fs::read(&spec.path).with_context(|| {
+            format!(
+                "failed to read actor `{}` from {} (build the actors first: scripts/build-actors.sh)",
+                spec.name,
+                spec.path.display()
+            )
+        })?;
+        let (module, signed_now) = sign_if_unsigned(module, spec, &manifest.name, keys_dir)?;
+        let instances = u16::try_from(spec.instances).unwrap_or(u16::MAX);
+        let actor_id = host
+            .start_actor(module, instances)
+            .await
+            .with_context(|| format!("failed to start actor `{}`", spec.name))?;
+        actor_ids.insert(spec.name.clone(), actor_id.clone());
+        report.actors.push(StartedActor {
+            name: spec.name.clone(),
+            actor_id,
+            instances: spec.instances,
+            signed_now,
+        });
+    }
+
+    for link in &manifest.links {
+        let actor_id = actor_ids
+            .get(&link.actor)
+            .with_context(|| format!("link names unknown actor `{}`", link.actor))?;
+        let provider = report
+            .providers
+            .iter()
+            .find(|p| p.name == link.provider)
+            .with_context(|| format!("link names unknown provider `{}`", link.provider))?;
+        let values = link
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        host.put_link(LinkDefinition::new(
+            actor_id.clone(),
+            provider.provider_id.clone(),
+            provider.link_name.clone(),
+            provider.contract_id.clone(),
+            values,
+        ))
+        .await
+        .with_context(|| {
+            format!(
+                "failed to link actor `{}` to provider `{}`",
+                link.actor, link.provider
+            )
+        })?;
+        if provider.contract_id == Builtin::Httpserver.contract_id() {
+            report.urls.push(http_url(&link.values));
+        }
+        report.links.push(StartedLink {
+            actor: link.actor.clone(),
+            provider: link.provider.clone(),
+            contract_id: provider.contract_id.clone(),
+            values: link.values.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Signs a module that carries no claims with the app's keys, the manifest's capabilities
+/// and call alias; a signed module is used as it is.
+pub(crate) fn sign_if_unsigned(
+    module: Vec<u8>,
+    spec: &nimbus_app::ActorSpec,
+    app: &str,
+    keys_dir: &Path,
+) -> anyhow::Result<(Vec<u8>, bool)> {
+    let existing = claims::extract_token(&module)
+        .with_context(|| format!("failed to read the claims of actor `{}`", spec.name))?;
+    if existing.is_some() {
+        return Ok((module, false));
+    }
+    let (account, _) = keys::load_or_generate(
+        keys_dir,
+        &format!("{}_account", keys::sanitize_key_name(app)),
+        KeyKind::Account,
+    )?;
+    let (subject, _) = keys::load_or_generate(
+        keys_dir,
+        &format!(
+            "{}_{}_module",
+            keys::sanitize_key_name(app),
+            keys::sanitize_key_name(&spec.name)
+        ),
+        KeyKind::Module,
+    )?;
+    let params = ActorClaimsParams {
+        name: Some(spec.name.clone()),
+        caps: Some(spec.capabilities.clone()),
+        call_alias: spec.call_alias.clone(),
+        ver: Some(env!("CARGO_PKG_VERSION").to_string()),
+        rev: Some(0),
+        ..ActorClaimsParams::default()
+    };
+    let signed = claims::sign_actor(&module, &params, &account, &subject)
+        .with_context(|| format!("failed to sign actor `{}`", spec.name))?;
+    Ok((signed, true))
+}
+
+fn provider_key(keys_dir: &Path, app: &str, name: &str) -> anyhow::Result<KeyPair> {
+    let (key, _) = keys::load_or_generate(
+        keys_dir,
+        &format!(
+            "{}_{}_service",
+            keys::sanitize_key_name(app),
+            keys::sanitize_key_name(name)
+        ),
+        KeyKind::Service,
+    )?;
+    Ok(key)
+}
+
+fn builtin_name(builtin: Builtin) -> &'static str {
+    match builtin {
+        Builtin::Httpserver => "httpserver",
+        Builtin::Keyvalue => "keyvalue",
+    }
+}
+
+/// The out-of-process binary of a built-in provider: next to the running `wash`.
+fn provider_binary(builtin: Builtin) -> anyhow::Result<PathBuf> {
+    let name = format!("nimbus-{}-provider", builtin_name(builtin));
+    let exe = std::env::current_exe().context("failed to find the wash executable")?;
+    let path = exe.with_file_name(&name);
+    if !path.is_file() {
+        bail!(
+            "provider binary {} not found; build it with `cargo build -p nimbus-provider-{}`",
+            path.display(),
+            builtin_name(builtin)
+        );
+    }
+    Ok(path)
+}
+
+fn factory(builtin: Builtin) -> ProviderFactory {
+    match builtin {
+        Builtin::Httpserver => {
+            Arc::new(|| Arc::new(HttpServerProvider::new()) as Arc<dyn Provider>)
+        }
+        Builtin::Keyvalue => Arc::new(|| Arc::new(KeyValueProvider::new()) as Arc<dyn Provider>),
+    }
+}
+
+/// The URL an HTTP server link listens on, from its values (as the provider reads them).
+fn http_url(values: &BTreeMap<String, String>) -> String {
+    let map = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    match nimbus_provider_httpserver::ServerSettings::from_link_values(&map) {
+        Ok(settings) => {
+            let addr = settings.address;
+            if addr.ip().is_unspecified() {
+                format!("http://127.0.0.1:{}/", addr.port())
+            } else {
+                format!("http://{addr}/")
+            }
+        }
+        Err(e) => format!("(invalid link values: {e})"),
+    }
+}
+
+fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
+    let mut text = match nats_url {
+        Some(url) => format!(
+            "host {} joined lattice `{}` at {url}",
+            report.host_id, report.lattice
+        ),
+        None => format!("host {} running standalone (no NATS)", report.host_id),
+    };
+    if let Some(app) = &report.app {
+        text.push_str(&format!("\napp `{app}` deployed:"));
+    }
+    for a in &report.actors {
+        text.push_str(&format!(
+            "\n  actor    {:<12} {} x{}{}",
+            a.name,
+            a.actor_id,
+            a.instances,
+            if a.signed_now { " (signed now)" } else { "" }
+        ));
+    }
+    for p in &report.providers {
+        text.push_str(&format!(
+            "\n  provider {:<12} {} {} ({})",
+            p.name, p.provider_id, p.contract_id, p.link_name
+        ));
+    }
+    for l in &report.links {
+        text.push_str(&format!(
+            "\n  link     {} -> {} ({})",
+            l.actor, l.provider, l.contract_id
+        ));
+    }
+    for url in &report.urls {
+        text.push_str(&format!("\nlistening on {url}"));
+    }
+    text.push_str("\nready; press Ctrl-C to stop");
+    text
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A nats-server child process started by `wash up --nats-server`, killed on drop.
+struct LocalNatsServer {
+    child: Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
+
+impl LocalNatsServer {
+    fn start(port: u16) -> anyhow::Result<Self> {
+        let binary = find_nats_server().context(
+            "failed to find nats-server: install it (scripts/setup.sh does) or use --nats-url",
+        )?;
+        let store = tempfile::tempdir().context("failed to create a JetStream store directory")?;
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("failed to start {}", binary.display()))?;
+        let mut server = LocalNatsServer {
+            child,
+            port,
+            _store: store,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                bail!("nats-server exited with {status}; is port {port} already in use?");
+            }
+            if Instant::now() > deadline {
+                bail!("nats-server did not listen on port {port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("started nats-server on {}", server.url());
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LocalNatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_nats_server() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .chain(home.map(|h| h.join(".local/bin/nats-server")))
+        .find(|p| p.is_file())
+}
