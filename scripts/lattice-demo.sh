@@ -8,7 +8,8 @@
 #   scripts/lattice-demo.sh --check   deploy, check the API end to end, stop (used by tests)
 #
 # Environment: NATS_PORT (default 4222), HTTP_PORT (default 8080), DEMO_DIR (work dir;
-# default a temp dir, removed at exit), SKIP_BUILD=1 to use the binaries already built.
+# default a temp dir, removed at exit), SKIP_BUILD=1 to use the binaries already built,
+# PROFILE=release to run target/release binaries (benchmarks).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +45,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cargo build --quiet -p wash-cli -p nimbus-provider-httpserver -p nimbus-provider-keyvalue
 fi
 target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
-wash="$target_dir/debug/wash"
+wash="$target_dir/${PROFILE:-debug}/wash"
 export WASH_KEYS="$work/keys"
 export WASH_NATS_URL="nats://127.0.0.1:$nats_port"
 

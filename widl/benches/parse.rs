@@ -69,4 +69,43 @@ fn main() {
         median * 1e3,
         lines as f64 / median
     );
+    match baseline_ms(&src) {
+        Ok(baseline) => println!(
+            "ours {:.2} ms vs published @wapc/widl 0.0.12 parse+validate {baseline:.2} ms -> ratio {:.2}x",
+            median * 1e3,
+            median * 1e3 / baseline
+        ),
+        Err(why) => println!("baseline not measured: {why}"),
+    }
+}
+
+/// Times the same file with the published JavaScript parser (widl/benches/baseline), in
+/// node, installing it with `npm ci` the first time.
+fn baseline_ms(src: &str) -> Result<f64, String> {
+    use std::process::Command;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline");
+    if !dir.join("node_modules").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("npm not available: {e}"))?;
+        if !ok.success() {
+            return Err("npm ci failed in widl/benches/baseline".into());
+        }
+    }
+    let file = std::env::temp_dir().join(format!("widl-bench-{}.widl", std::process::id()));
+    std::fs::write(&file, src).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let out = Command::new("node")
+        .arg(dir.join("parse.mjs"))
+        .arg(&file)
+        .output()
+        .map_err(|e| format!("node not available: {e}"));
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("baseline-ms "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("baseline failed: {}", String::from_utf8_lossy(&out.stderr)))
 }
