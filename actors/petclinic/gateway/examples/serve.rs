@@ -45,13 +45,11 @@ fn app() -> App {
     let to_visits = move |op: &str, p: &[u8]| petclinic_visits::dispatch(&*visits, op, p);
     owners.route(VISITS_ALIAS, to_visits.clone());
     gateway.route(VISITS_ALIAS, to_visits);
-    let instance = Rc::new(petclinic_owners::Instance::new());
     gateway.route(OWNERS_ALIAS, move |op, p| {
-        petclinic_owners::dispatch(&*owners, &instance, op, p)
+        petclinic_owners::dispatch(&*owners, op, p)
     });
-    let instance = Rc::new(petclinic_vets::Instance::new());
     gateway.route(VETS_ALIAS, move |op, p| {
-        petclinic_vets::dispatch(&*vets, &instance, op, p)
+        petclinic_vets::dispatch(&*vets, op, p)
     });
     gateway.route(UI_ALIAS, petclinic_ui::dispatch);
     App { gateway, all }

@@ -64,14 +64,12 @@ impl App {
         app.gateway.route(VISITS_ALIAS, route_visits);
 
         let owners = app.owners.clone();
-        let instance = Rc::new(petclinic_owners::Instance::new());
         app.gateway.route(OWNERS_ALIAS, move |op, p| {
-            petclinic_owners::dispatch(&*owners, &instance, op, p)
+            petclinic_owners::dispatch(&*owners, op, p)
         });
         let vets = app.vets.clone();
-        let instance = Rc::new(petclinic_vets::Instance::new());
         app.gateway.route(VETS_ALIAS, move |op, p| {
-            petclinic_vets::dispatch(&*vets, &instance, op, p)
+            petclinic_vets::dispatch(&*vets, op, p)
         });
         app.gateway.route(UI_ALIAS, petclinic_ui::dispatch);
         app

@@ -34,28 +34,13 @@ use petclinic_model::ops::{self, owners as op};
 
 pub use service::Owners;
 
-/// What one actor instance remembers between calls: nothing, on purpose. The seed gate is
-/// checked on every call (one `KeyExists`), because the store behind the key-value link
-/// can change under a running instance: a link put again with another backend (file to
-/// Redis, say) reaches the provider, never the actor, and the new store must be seeded
-/// too. Kept as a type so the waPC glue and the native tests keep one shape.
-#[derive(Debug, Default)]
-pub struct Instance {}
-
-impl Instance {
-    /// A fresh instance.
-    pub const fn new() -> Self {
-        Instance {}
-    }
-}
-
 /// Runs owners operation `operation` on `payload`, making sure seed data exists first.
-pub fn dispatch(
-    host: &impl Host,
-    _instance: &Instance,
-    operation: &str,
-    payload: &[u8],
-) -> Result<Vec<u8>, String> {
+///
+/// The seed gate is checked on every call (one `KeyExists`), not once per instance: the
+/// store behind the key-value link can change under a running instance (a link put again
+/// with another backend reaches the provider, never the actor), and a new store must be
+/// seeded too.
+pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     if !op::ALL.contains(&operation) {
         return Err(format!("unknown operation: {operation}"));
     }
@@ -104,10 +89,8 @@ mod guest {
     use petclinic_model::host::SdkHost;
     use petclinic_model::ops::owners as op;
 
-    static INSTANCE: crate::Instance = crate::Instance::new();
-
     fn run(operation: &str, payload: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, &INSTANCE, operation, payload).map_err(Into::into)
+        crate::dispatch(&SdkHost, operation, payload).map_err(Into::into)
     }
 
     fn list_owners(p: &[u8]) -> HandlerResult<Vec<u8>> {

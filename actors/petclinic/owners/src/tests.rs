@@ -14,7 +14,7 @@ use petclinic_model::testing::TestHost;
 use petclinic_model::types::{Owner, OwnerFields, Pet, PetFields, PetType, Visit};
 
 use crate::service::{OWNER_IDS, PET_TYPES, SEEDED, last_name_key, owner_key, pet_key};
-use crate::{Instance, Owners, dispatch, seed};
+use crate::{Owners, dispatch, seed};
 
 /// A host whose `petclinic/visits` stores visits in memory; the visits are shared with the
 /// test.
@@ -154,10 +154,9 @@ fn seeding_survives_a_missing_visits_actor() {
 #[test]
 fn dispatch_checks_the_seed_gate_on_every_call_and_seeds_a_new_store() {
     let (host, _) = host_with_visits();
-    let instance = Instance::new();
     let req = encode_json(&ops::ListOwnersRequest::default()).unwrap();
     let list = |host: &TestHost| {
-        let reply = dispatch(host, &instance, op::LIST_OWNERS, &req).unwrap();
+        let reply = dispatch(host, op::LIST_OWNERS, &req).unwrap();
         let owners: ServiceResult<Vec<Owner>> = decode_json("reply", &reply).unwrap();
         owners.unwrap()
     };
@@ -166,7 +165,7 @@ fn dispatch_checks_the_seed_gate_on_every_call_and_seeds_a_new_store() {
     // Later calls of the same instance look at the gate (one KeyExists) and write nothing.
     host.take_calls();
     let before = host.kv.snapshot();
-    dispatch(&host, &instance, op::LIST_PET_TYPES, &[]).unwrap();
+    dispatch(&host, op::LIST_PET_TYPES, &[]).unwrap();
     let gate_checks = host
         .calls()
         .iter()
@@ -184,14 +183,13 @@ fn dispatch_checks_the_seed_gate_on_every_call_and_seeds_a_new_store() {
 #[test]
 fn dispatch_reports_a_store_outage_and_seeds_later() {
     let (host, _) = host_with_visits();
-    let instance = Instance::new();
     host.set_kv_down(true);
-    let reply = dispatch(&host, &instance, op::LIST_PET_TYPES, b"{}").unwrap();
+    let reply = dispatch(&host, op::LIST_PET_TYPES, b"{}").unwrap();
     let r: ServiceResult<Vec<PetType>> = decode_json("reply", &reply).unwrap();
     assert_eq!(r.unwrap_err().status(), 503);
 
     host.set_kv_down(false);
-    let reply = dispatch(&host, &instance, op::LIST_PET_TYPES, b"{}").unwrap();
+    let reply = dispatch(&host, op::LIST_PET_TYPES, b"{}").unwrap();
     let r: ServiceResult<Vec<PetType>> = decode_json("reply", &reply).unwrap();
     let names: Vec<String> = r.unwrap().into_iter().map(|t| t.name).collect();
     assert_eq!(names, ["bird", "cat", "dog", "hamster", "lizard", "snake"]);
@@ -200,11 +198,10 @@ fn dispatch_reports_a_store_outage_and_seeds_later() {
 #[test]
 fn dispatch_rejects_unknown_operations_and_garbage() {
     let host = TestHost::new();
-    let instance = Instance::new();
-    let err = dispatch(&host, &instance, "DropTables", &[]).unwrap_err();
+    let err = dispatch(&host, "DropTables", &[]).unwrap_err();
     assert_eq!(err, "unknown operation: DropTables");
     assert!(host.calls().is_empty(), "an unknown op touches nothing");
-    let err = dispatch(&host, &instance, op::GET_OWNER, &[0xc1]).unwrap_err();
+    let err = dispatch(&host, op::GET_OWNER, &[0xc1]).unwrap_err();
     assert!(err.starts_with("cannot decode GetOwner"), "{err}");
 }
 

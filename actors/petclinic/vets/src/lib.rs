@@ -126,29 +126,10 @@ impl<'h, H: Host + ?Sized> Vets<'h, H> {
     }
 }
 
-/// What one actor instance remembers between calls: nothing, on purpose. The seed gate is
-/// checked on every call (one `KeyExists`), because the store behind the key-value link
-/// can change under a running instance: a link put again with another backend (file to
-/// Redis, say) reaches the provider, never the actor, and the new store must be seeded
-/// too. Kept as a type so the waPC glue and the native tests keep one shape.
-#[derive(Debug, Default)]
-pub struct Instance {}
-
-impl Instance {
-    /// A fresh instance.
-    pub const fn new() -> Self {
-        Instance {}
-    }
-}
-
 /// Runs vets operation `operation` (both take no arguments, so the payload is ignored),
-/// making sure seed data exists first.
-pub fn dispatch(
-    host: &impl Host,
-    _instance: &Instance,
-    operation: &str,
-    _payload: &[u8],
-) -> Result<Vec<u8>, String> {
+/// making sure seed data exists first (checked on every call, as the owners actor does:
+/// the store behind the link can change under a running instance).
+pub fn dispatch(host: &impl Host, operation: &str, _payload: &[u8]) -> Result<Vec<u8>, String> {
     if !op::ALL.contains(&operation) {
         return Err(format!("unknown operation: {operation}"));
     }
@@ -170,13 +151,11 @@ mod guest {
     use petclinic_model::host::SdkHost;
     use petclinic_model::ops::vets as op;
 
-    static INSTANCE: crate::Instance = crate::Instance::new();
-
     fn list_vets(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, &INSTANCE, op::LIST_VETS, p).map_err(Into::into)
+        crate::dispatch(&SdkHost, op::LIST_VETS, p).map_err(Into::into)
     }
     fn list_specialties(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, &INSTANCE, op::LIST_SPECIALTIES, p).map_err(Into::into)
+        crate::dispatch(&SdkHost, op::LIST_SPECIALTIES, p).map_err(Into::into)
     }
 
     /// Registers the operations; called once by the host after instantiation.
@@ -208,12 +187,8 @@ mod tests {
     #[test]
     fn seeded_vets_are_listed_with_specialties() {
         let host = TestHost::new();
-        let instance = Instance::new();
-        let r: ServiceResult<Vec<Vet>> = decode_json(
-            "reply",
-            &dispatch(&host, &instance, op::LIST_VETS, &[]).unwrap(),
-        )
-        .unwrap();
+        let r: ServiceResult<Vec<Vet>> =
+            decode_json("reply", &dispatch(&host, op::LIST_VETS, &[]).unwrap()).unwrap();
         assert_eq!(
             names(&r.unwrap()),
             [
@@ -227,7 +202,7 @@ mod tests {
         );
         let r: ServiceResult<Vec<Specialty>> = decode_json(
             "reply",
-            &dispatch(&host, &instance, op::LIST_SPECIALTIES, &[0x80]).unwrap(),
+            &dispatch(&host, op::LIST_SPECIALTIES, &[0x80]).unwrap(),
         )
         .unwrap();
         let specs: Vec<String> = r.unwrap().into_iter().map(|s| s.name).collect();
@@ -242,7 +217,7 @@ mod tests {
         let snapshot = host.kv.snapshot();
         assert!(!vets.ensure_seeded().unwrap());
         // A second instance's first call checks the gate and writes nothing.
-        dispatch(&host, &Instance::new(), op::LIST_VETS, &[]).unwrap();
+        dispatch(&host, op::LIST_VETS, &[]).unwrap();
         assert_eq!(host.kv.snapshot(), snapshot);
         assert_eq!(vets.list_vets().unwrap().len(), SEED_VETS.len());
         assert_eq!(host.kv.value(SEQ).as_deref(), Some("6"));
@@ -251,14 +226,10 @@ mod tests {
     #[test]
     fn a_new_store_behind_the_link_is_seeded_by_a_running_instance() {
         let host = TestHost::new();
-        let instance = Instance::new();
-        dispatch(&host, &instance, op::LIST_VETS, &[]).unwrap();
+        dispatch(&host, op::LIST_VETS, &[]).unwrap();
         host.kv.clear(); // the link was put again with another, empty backend
-        let r: ServiceResult<Vec<Vet>> = decode_json(
-            "reply",
-            &dispatch(&host, &instance, op::LIST_VETS, &[]).unwrap(),
-        )
-        .unwrap();
+        let r: ServiceResult<Vec<Vet>> =
+            decode_json("reply", &dispatch(&host, op::LIST_VETS, &[]).unwrap()).unwrap();
         assert_eq!(r.unwrap().len(), SEED_VETS.len());
         assert_eq!(host.kv.value(SEEDED).as_deref(), Some("1"));
     }
@@ -274,27 +245,20 @@ mod tests {
     #[test]
     fn an_outage_is_reported_and_seeding_retried() {
         let host = TestHost::new();
-        let instance = Instance::new();
         host.set_kv_down(true);
-        let r: ServiceResult<Vec<Vet>> = decode_json(
-            "reply",
-            &dispatch(&host, &instance, op::LIST_VETS, &[]).unwrap(),
-        )
-        .unwrap();
+        let r: ServiceResult<Vec<Vet>> =
+            decode_json("reply", &dispatch(&host, op::LIST_VETS, &[]).unwrap()).unwrap();
         assert_eq!(r.unwrap_err().status(), 503);
         host.set_kv_down(false);
-        let r: ServiceResult<Vec<Vet>> = decode_json(
-            "reply",
-            &dispatch(&host, &instance, op::LIST_VETS, &[]).unwrap(),
-        )
-        .unwrap();
+        let r: ServiceResult<Vec<Vet>> =
+            decode_json("reply", &dispatch(&host, op::LIST_VETS, &[]).unwrap()).unwrap();
         assert_eq!(r.unwrap().len(), 6);
     }
 
     #[test]
     fn unknown_operations_are_errors() {
         let host = TestHost::new();
-        let err = dispatch(&host, &Instance::new(), "AddVet", &[]).unwrap_err();
+        let err = dispatch(&host, "AddVet", &[]).unwrap_err();
         assert_eq!(err, "unknown operation: AddVet");
         assert!(host.calls().is_empty());
     }
