@@ -35,13 +35,11 @@ step "WIDL golden vectors"
 # re-encodes the golden values with the published crates and fails if vectors.json, which
 # the conformance tests above compare our generated types with, is not what they give.
 (cd widl/golden && cargo fmt -- --check && cargo run --quiet --locked -- check vectors.json)
-# The typed-counter actor on the generated interface crates, run natively.
-(cd actors && cargo test --locked -p typed-counter)
 
 step "actor unit tests (native)"
 # The actors' logic (petclinic domain rules, routing, the guest SDK) runs on the host
 # target too; the wasm builds of the same code are exercised by the tests above.
-(cd actors && cargo test --locked -p nimbus-actor -p kvcounter -p petclinic-model \
+(cd actors && cargo test --locked -p nimbus-actor -p kvcounter -p http-trap -p petclinic-model \
     -p petclinic-owners -p petclinic-vets -p petclinic-visits -p petclinic-ui -p petclinic-gateway)
 
 step "browser tests (headless chromium)"

@@ -6,10 +6,8 @@
 //!
 //! It needs the capability `wasmcloud:httpserver`.
 
-use std::collections::HashMap;
-
 use nimbus_actor::{HandlerResult, register_function};
-use serde::{Deserialize, Serialize};
+use nimbus_interface_httpserver as http;
 
 /// The path that makes the actor trap.
 pub const TRAP_PATH: &str = "/trap";
@@ -19,42 +17,20 @@ pub const TRAP_PATH: &str = "/trap";
 // SAFETY: `wapc_init` is the waPC init export; nothing else in the module defines it.
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
-    register_function("HandleRequest", handle_request);
-}
-
-/// `wasmcloud:httpserver` request, as the published interface encodes it (only the path
-/// is read).
-#[derive(Debug, Deserialize)]
-struct HttpRequest {
-    #[serde(rename = "path")]
-    path: String,
-}
-
-/// `wasmcloud:httpserver` response, as the published interface encodes it.
-#[derive(Debug, Serialize)]
-struct HttpResponse {
-    #[serde(rename = "statusCode")]
-    status_code: u32,
-    #[serde(rename = "status")]
-    status: String,
-    #[serde(rename = "header")]
-    header: HashMap<String, String>,
-    #[serde(rename = "body", with = "serde_bytes")]
-    body: Vec<u8>,
+    register_function(http::OP_HANDLE_REQUEST, handle_request);
 }
 
 fn handle_request(payload: &[u8]) -> HandlerResult<Vec<u8>> {
-    let request: HttpRequest = rmp_serde::from_slice(payload)?;
+    let request: http::Request = http::deserialize(payload)?;
     if request.path == TRAP_PATH {
         trap();
     }
-    let response = HttpResponse {
-        status_code: 200,
-        status: "OK".to_string(),
-        header: HashMap::from([("content-type".to_string(), "text/plain".to_string())]),
-        body: format!("ok {}", request.path).into_bytes(),
-    };
-    Ok(rmp_serde::to_vec_named(&response)?)
+    let mut response = http::Response::ok();
+    response
+        .header
+        .insert("content-type".to_string(), "text/plain".to_string());
+    response.body = format!("ok {}", request.path).into_bytes();
+    Ok(http::serialize(&response)?)
 }
 
 /// Executes `unreachable`: the instance traps and the host discards it.
@@ -69,22 +45,14 @@ fn trap() -> ! {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
-    struct Reply {
-        #[serde(rename = "statusCode")]
-        status_code: u32,
-        #[serde(rename = "body", with = "serde_bytes")]
-        body: Vec<u8>,
-    }
-
     #[test]
     fn other_paths_get_200_with_the_path() -> HandlerResult<()> {
-        #[derive(Serialize)]
-        struct Request<'a> {
-            path: &'a str,
-        }
-        let payload = rmp_serde::to_vec_named(&Request { path: "/fine" })?;
-        let reply: Reply = rmp_serde::from_slice(&handle_request(&payload)?)?;
+        let request = http::Request {
+            path: "/fine".into(),
+            ..http::Request::default()
+        };
+        let reply: http::Response =
+            http::deserialize(&handle_request(&http::serialize(&request)?)?)?;
         assert_eq!(reply.status_code, 200);
         assert_eq!(reply.body, b"ok /fine");
         Ok(())
