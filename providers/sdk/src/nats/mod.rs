@@ -12,13 +12,14 @@
 //! | `.health` | → msgpack HealthCheckResponse |
 //! | `.shutdown` | JSON `{host_id}` → `shutting down`, then a clean exit |
 //!
-//! A provider binary is then:
+//! A provider binary's `main` is then one call (see `providers/httpserver/src/bin`):
 //!
 //! ```no_run
-//! # use std::sync::Arc;
-//! # fn provider() -> Arc<dyn nimbus_provider_sdk::Provider> { unimplemented!() }
-//! fn main() -> Result<(), nimbus_provider_sdk::nats::RunError> {
-//!     nimbus_provider_sdk::nats::run_main(provider())
+//! use std::sync::Arc;
+//! use nimbus_provider_sdk::Provider;
+//!
+//! fn serve(provider: Arc<dyn Provider>) -> Result<(), nimbus_provider_sdk::nats::RunError> {
+//!     nimbus_provider_sdk::nats::run_main(provider)
 //! }
 //! ```
 
