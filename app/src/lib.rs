@@ -114,6 +114,23 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// Every built-in provider.
+    pub const ALL: [Builtin; 2] = [Builtin::Httpserver, Builtin::Keyvalue];
+
+    /// The name as written in manifests (`httpserver`, `keyvalue`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Httpserver => "httpserver",
+            Builtin::Keyvalue => "keyvalue",
+        }
+    }
+
+    /// The provider reference hosts register the built-in under (`builtin:httpserver`),
+    /// which `wash app deploy` and `wash ctl start provider` name to start it.
+    pub fn provider_ref(self) -> String {
+        format!("builtin:{}", self.name())
+    }
+
     /// The contract id the built-in provider implements.
     pub fn contract_id(self) -> &'static str {
         match self {
@@ -124,6 +141,13 @@ impl Builtin {
 }
 
 impl ProviderSpec {
+    /// The provider's `config`, as the JSON object string providers receive as
+    /// `config_json`; `None` when the manifest gives none.
+    pub fn config_json(&self) -> Option<String> {
+        // A map of strings always encodes.
+        (!self.config.is_empty()).then(|| serde_json::to_string(&self.config).unwrap_or_default())
+    }
+
     /// The contract id: the built-in's, or the one given for a binary.
     pub fn contract_id(&self) -> Option<&str> {
         match (self.builtin, &self.contract) {
@@ -423,6 +447,12 @@ links:
             Some("wasmcloud:keyvalue")
         );
         assert_eq!(m.links[0].values["port"], "8080");
+        assert_eq!(
+            m.provider("kv").unwrap().config_json().as_deref(),
+            Some(r#"{"default_backend":"file"}"#)
+        );
+        assert_eq!(m.provider("http").unwrap().config_json(), None);
+        assert_eq!(Builtin::Keyvalue.provider_ref(), "builtin:keyvalue");
     }
 
     #[test]

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use nimbus_app::{Builtin, Manifest};
+use nimbus_app::Manifest;
 use nimbus_core::ctl::Host as HostInfo;
 use nimbus_core::link::LinkDefinition;
-use nimbus_ctl::CtlClient;
 use serde::Serialize;
 
+use crate::ctl::ConnectArgs;
 use crate::keys;
 use crate::output::OutputFormat;
 
@@ -30,12 +30,9 @@ pub enum AppCommand {
 pub struct DeployArgs {
     /// The app manifest.
     pub manifest: PathBuf,
-    /// NATS server of the lattice.
-    #[arg(long, default_value = "nats://127.0.0.1:4222", env = "WASH_NATS_URL")]
-    pub nats_url: String,
-    /// The lattice prefix.
-    #[arg(long, default_value = "default", env = "WASH_LATTICE")]
-    pub lattice: String,
+    /// How to reach the lattice (NATS URL, lattice, credentials).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     /// Timeout of each control request, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
@@ -79,15 +76,10 @@ pub fn run(cmd: AppCommand, output: OutputFormat) -> anyhow::Result<()> {
 
 async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
     let manifest = Manifest::load(&args.manifest)?;
-    let nats = async_nats::connect(&args.nats_url).await.with_context(|| {
-        format!(
-            "failed to connect to {}; is a lattice running? (`wash up --nats-server`)",
-            args.nats_url
-        )
-    })?;
-    let ctl = CtlClient::new(nats, args.lattice.clone())
-        .with_timeout(Duration::from_millis(args.timeout_ms))
-        .with_nats_url(args.nats_url.clone());
+    let ctl = args
+        .connect
+        .ctl_client(Duration::from_millis(args.timeout_ms))
+        .await?;
     let hosts = ctl
         .get_hosts()
         .await
@@ -96,7 +88,7 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
     let mut placer = Placer::new(hosts);
     let mut report = DeployReport {
         app: manifest.name.clone(),
-        lattice: args.lattice.clone(),
+        lattice: ctl.lattice().to_string(),
         providers: Vec::new(),
         actors: Vec::new(),
         links: Vec::new(),
@@ -106,8 +98,7 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
     for spec in &manifest.providers {
         let host = placer.place(&spec.name, &spec.host_labels)?;
         let provider_ref = match (spec.builtin, &spec.path) {
-            (Some(Builtin::Httpserver), _) => "builtin:httpserver".to_string(),
-            (Some(Builtin::Keyvalue), _) => "builtin:keyvalue".to_string(),
+            (Some(builtin), _) => builtin.provider_ref(),
             (None, Some(path)) => path.display().to_string(),
             (None, None) => bail!("provider `{}` says neither builtin nor path", spec.name),
         };
@@ -115,11 +106,7 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
             .contract_id()
             .context("a provider without a contract passed validation")?
             .to_string();
-        let config = (!spec.config.is_empty())
-            .then(|| serde_json::to_string(&spec.config))
-            .transpose()
-            .context("failed to encode provider config")?;
-        ctl.start_provider(&host, &provider_ref, &spec.link_name, config)
+        ctl.start_provider(&host, &provider_ref, &spec.link_name, spec.config_json())
             .await
             .with_context(|| format!("failed to start provider `{}` on host {host}", spec.name))?;
         let id = wait_for(wait, || async {

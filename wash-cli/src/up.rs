@@ -156,8 +156,8 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         bail!("--providers-out-of-process needs a lattice: add --nats-url URL or --nats-server");
     }
     // The built-in providers, available to `wash ctl start provider builtin:...` too.
-    for builtin in [Builtin::Httpserver, Builtin::Keyvalue] {
-        let name = format!("builtin:{}", builtin_name(builtin));
+    for builtin in Builtin::ALL {
+        let name = builtin.provider_ref();
         let key = provider_key(&keys_dir, app, &name)?;
         builder = if args.providers_out_of_process {
             builder.provider_executable(
@@ -253,11 +253,7 @@ async fn deploy(
     report: &mut UpReport,
 ) -> anyhow::Result<()> {
     for (spec, planned) in manifest.providers.iter().zip(providers) {
-        let config = (!spec.config.is_empty())
-            .then(|| serde_json::to_string(&spec.config))
-            .transpose()
-            .context("failed to encode provider config")?;
-        host.launch_provider(&spec.name, &spec.link_name, config)
+        host.launch_provider(&spec.name, &spec.link_name, spec.config_json())
             .await
             .with_context(|| format!("failed to start provider `{}`", spec.name))?;
         report.providers.push(planned);
@@ -381,23 +377,16 @@ fn provider_key(keys_dir: &Path, app: &str, name: &str) -> anyhow::Result<KeyPai
     Ok(key)
 }
 
-fn builtin_name(builtin: Builtin) -> &'static str {
-    match builtin {
-        Builtin::Httpserver => "httpserver",
-        Builtin::Keyvalue => "keyvalue",
-    }
-}
-
 /// The out-of-process binary of a built-in provider: next to the running `wash`.
 fn provider_binary(builtin: Builtin) -> anyhow::Result<PathBuf> {
-    let name = format!("nimbus-{}-provider", builtin_name(builtin));
+    let name = format!("nimbus-{}-provider", builtin.name());
     let exe = std::env::current_exe().context("failed to find the wash executable")?;
     let path = exe.with_file_name(&name);
     if !path.is_file() {
         bail!(
             "provider binary {} not found; build it with `cargo build -p nimbus-provider-{}`",
             path.display(),
-            builtin_name(builtin)
+            builtin.name()
         );
     }
     Ok(path)
