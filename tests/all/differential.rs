@@ -76,7 +76,7 @@ fn echo_actor_behaves_the_same_on_both_hosts() {
         }
         for (operation, payload) in cases {
             let expected = theirs.call(operation, &payload);
-            let actual = ours.call(operation, &payload);
+            let actual = ours.call_blocking(operation, &payload);
             match (&expected, &actual) {
                 (Ok(e), Ok(a)) => assert_eq!(e, a, "{fixture} {operation}"),
                 (Err(e), Err(a)) => {

@@ -35,7 +35,7 @@ fn echo_returns_payloads_of_every_size() {
     let actor = load("echo", ActorOptions::default());
     for size in [0usize, 1, 1024 * 1024] {
         let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let response = actor.call("Echo", &payload).unwrap();
+        let response = actor.call_blocking("Echo", &payload).unwrap();
         assert_eq!(response.len(), size);
         assert_eq!(response, payload, "echo of {size} bytes");
     }
@@ -62,7 +62,7 @@ fn host_call_round_trip() {
             ..ActorOptions::default()
         },
     );
-    let response = actor.call("HostCall", b"ping").unwrap();
+    let response = actor.call_blocking("HostCall", b"ping").unwrap();
     assert_eq!(response, b"default|nimbus:test|Echo|ping");
 }
 
@@ -77,7 +77,7 @@ fn host_call_error_reaches_the_guest() {
             ..ActorOptions::default()
         },
     );
-    match actor.call("HostCall", b"ping") {
+    match actor.call_blocking("HostCall", b"ping") {
         Err(CallError::Guest { message, .. }) => {
             assert!(
                 message.contains("no link for contract nimbus:test"),
@@ -91,7 +91,7 @@ fn host_call_error_reaches_the_guest() {
 #[test]
 fn host_calls_without_a_router_fail_cleanly() {
     let actor = load("echo", ActorOptions::default());
-    let error = actor.call("HostCall", b"x").unwrap_err();
+    let error = actor.call_blocking("HostCall", b"x").unwrap_err();
     assert!(
         error
             .to_string()
@@ -103,18 +103,18 @@ fn host_calls_without_a_router_fail_cleanly() {
 #[test]
 fn unknown_operation_is_reported_as_such() {
     let actor = load("echo", ActorOptions::default());
-    match actor.call("NoSuchThing", b"") {
+    match actor.call_blocking("NoSuchThing", b"") {
         Err(CallError::UnknownOperation { operation, .. }) => assert_eq!(operation, "NoSuchThing"),
         other => panic!("expected unknown operation, got {other:?}"),
     }
     // The instance is still good.
-    assert_eq!(actor.call("Echo", b"ok").unwrap(), b"ok");
+    assert_eq!(actor.call_blocking("Echo", b"ok").unwrap(), b"ok");
 }
 
 #[test]
 fn guest_error_is_not_a_trap() {
     let actor = load("echo", ActorOptions::default());
-    match actor.call("Fail", b"") {
+    match actor.call_blocking("Fail", b"") {
         Err(CallError::Guest { message, .. }) => assert!(message.contains("deliberate failure")),
         other => panic!("expected a guest error, got {other:?}"),
     }
@@ -129,9 +129,9 @@ fn trapped_instance_is_discarded_and_the_next_call_works() {
             ..ActorOptions::default()
         },
     );
-    assert_eq!(actor.call("Count", b"").unwrap(), b"1");
-    assert_eq!(actor.call("Count", b"").unwrap(), b"2");
-    match actor.call("Trap", b"") {
+    assert_eq!(actor.call_blocking("Count", b"").unwrap(), b"1");
+    assert_eq!(actor.call_blocking("Count", b"").unwrap(), b"2");
+    match actor.call_blocking("Trap", b"") {
         Err(CallError::Trapped { message, .. }) => {
             assert!(message.contains("unreachable"), "{message}")
         }
@@ -143,7 +143,7 @@ fn trapped_instance_is_discarded_and_the_next_call_works() {
         "the trapped instance must be dropped"
     );
     // A fresh instance: its counter starts again.
-    assert_eq!(actor.call("Count", b"").unwrap(), b"1");
+    assert_eq!(actor.call_blocking("Count", b"").unwrap(), b"1");
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn endless_loop_is_stopped_at_the_deadline() {
             ..ActorOptions::default()
         },
     );
-    match actor.call("Loop", b"") {
+    match actor.call_blocking("Loop", b"") {
         Err(error @ CallError::DeadlineExceeded { .. }) => {
             assert!(
                 error.to_string().contains("did not finish Loop within"),
@@ -165,19 +165,49 @@ fn endless_loop_is_stopped_at_the_deadline() {
         }
         other => panic!("expected a deadline error, got {other:?}"),
     }
-    assert_eq!(actor.call("Echo", b"alive").unwrap(), b"alive");
+    assert_eq!(actor.call_blocking("Echo", b"alive").unwrap(), b"alive");
+}
+
+/// A looping guest yields to the executor at every epoch tick, so on a single-threaded
+/// runtime another actor's call still completes long before the loop's deadline.
+#[tokio::test(flavor = "current_thread")]
+async fn endless_loop_does_not_starve_other_calls_on_its_thread() {
+    let runtime = runtime();
+    let options = |timeout_ms| ActorOptions {
+        max_instances: 1,
+        call_timeout: Some(Duration::from_millis(timeout_ms)),
+        ..ActorOptions::default()
+    };
+    let looping = runtime
+        .load_actor(&signed_actor("echo"), options(3_000))
+        .unwrap();
+    let other = runtime
+        .load_actor(&signed_actor("echo"), options(3_000))
+        .unwrap();
+    let looping = tokio::spawn(async move { looping.call("Loop", b"").await });
+    // Let the loop start running first.
+    tokio::task::yield_now().await;
+    assert_eq!(other.call("Echo", b"meanwhile").await.unwrap(), b"meanwhile");
+    assert!(
+        !looping.is_finished(),
+        "the other call was served only after the loop was stopped"
+    );
+    assert!(matches!(
+        looping.await.unwrap(),
+        Err(CallError::DeadlineExceeded { .. })
+    ));
 }
 
 #[test]
 fn memory_growth_past_the_limit_is_stopped() {
     let actor = load("echo", ActorOptions::default());
-    match actor.call("Grow", b"") {
+    match actor.call_blocking("Grow", b"") {
         Err(CallError::MemoryLimit { limit_bytes, .. }) => {
             assert_eq!(limit_bytes, 32 * 1024 * 1024)
         }
         other => panic!("expected a memory limit error, got {other:?}"),
     }
-    assert_eq!(actor.call("Echo", b"alive").unwrap(), b"alive");
+    assert_eq!(actor.call_blocking("Echo", b"alive").unwrap(), b"alive");
 }
 
 #[test]
@@ -196,7 +226,7 @@ fn concurrent_calls_share_the_pool() {
                 for i in 0..50 {
                     let payload = format!("{t}-{i}");
                     assert_eq!(
-                        actor.call("Echo", payload.as_bytes()).unwrap(),
+                        actor.call_blocking("Echo", payload.as_bytes()).unwrap(),
                         payload.as_bytes()
                     );
                 }
@@ -209,7 +239,7 @@ fn concurrent_calls_share_the_pool() {
 #[test]
 fn console_log_does_not_disturb_the_call() {
     let actor = load("echo", ActorOptions::default());
-    assert_eq!(actor.call("Log", b"hello from the guest").unwrap(), b"");
+    assert_eq!(actor.call_blocking("Log", b"hello from the guest").unwrap(), b"");
 }
 
 #[test]
@@ -282,7 +312,7 @@ fn unsigned_actor_is_refused_unless_allowed() {
         )
         .unwrap();
     assert!(actor.id().starts_with("unsigned-"));
-    assert_eq!(actor.call("Echo", b"x").unwrap(), b"x");
+    assert_eq!(actor.call_blocking("Echo", b"x").unwrap(), b"x");
 }
 
 #[test]
@@ -307,9 +337,9 @@ fn wasmbus_generation_imports_work() {
             ..ActorOptions::default()
         },
     );
-    assert_eq!(actor.call("Echo", b"abc").unwrap(), b"abc");
+    assert_eq!(actor.call_blocking("Echo", b"abc").unwrap(), b"abc");
     assert_eq!(
-        actor.call("HostCall", b"x").unwrap(),
+        actor.call_blocking("HostCall", b"x").unwrap(),
         b"default|nimbus:test|Echo|x"
     );
 }
@@ -323,13 +353,13 @@ fn actor_built_with_published_wapc_guest_runs() {
             ..ActorOptions::default()
         },
     );
-    assert_eq!(actor.call("Echo", b"abc").unwrap(), b"abc");
+    assert_eq!(actor.call_blocking("Echo", b"abc").unwrap(), b"abc");
     assert_eq!(
-        actor.call("HostCall", b"x").unwrap(),
+        actor.call_blocking("HostCall", b"x").unwrap(),
         b"default|nimbus:test|Echo|x"
     );
     assert!(matches!(
-        actor.call("Nope", b""),
+        actor.call_blocking("Nope", b""),
         Err(CallError::UnknownOperation { .. })
     ));
 }
@@ -345,24 +375,24 @@ fn wasi_actor_gets_its_own_directory_and_logs_its_output() {
         },
     );
     assert!(actor.uses_wasi());
-    assert_eq!(actor.call("Echo", b"w").unwrap(), b"w");
-    assert_eq!(actor.call("Print", b"to the log").unwrap(), b"");
-    actor.call("WriteFile", b"kept on disk").unwrap();
+    assert_eq!(actor.call_blocking("Echo", b"w").unwrap(), b"w");
+    assert_eq!(actor.call_blocking("Print", b"to the log").unwrap(), b"");
+    actor.call_blocking("WriteFile", b"kept on disk").unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("data.txt")).unwrap(),
         b"kept on disk"
     );
-    assert_eq!(actor.call("ReadFile", b"").unwrap(), b"kept on disk");
+    assert_eq!(actor.call_blocking("ReadFile", b"").unwrap(), b"kept on disk");
 }
 
 #[test]
 fn wasi_actor_without_a_directory_sees_no_files() {
     let actor = load("wasi-echo", ActorOptions::default());
     assert!(matches!(
-        actor.call("WriteFile", b"nowhere"),
+        actor.call_blocking("WriteFile", b"nowhere"),
         Err(CallError::Guest { .. })
     ));
-    assert_eq!(actor.call("Echo", b"still fine").unwrap(), b"still fine");
+    assert_eq!(actor.call_blocking("Echo", b"still fine").unwrap(), b"still fine");
 }
 
 #[test]
@@ -386,13 +416,13 @@ fn compiled_modules_are_cached_on_disk() {
     // A second runtime (a restarted host) loads from the cache.
     let second = Runtime::new(config.clone()).unwrap();
     let actor = second.load_actor(&bytes, ActorOptions::default()).unwrap();
-    assert_eq!(actor.call("Echo", b"cached").unwrap(), b"cached");
+    assert_eq!(actor.call_blocking("Echo", b"cached").unwrap(), b"cached");
 
     // A corrupt cache entry is ignored and replaced.
     std::fs::write(&entries[0], b"garbage").unwrap();
     let third = Runtime::new(config).unwrap();
     let actor = third.load_actor(&bytes, ActorOptions::default()).unwrap();
-    assert_eq!(actor.call("Echo", b"recompiled").unwrap(), b"recompiled");
+    assert_eq!(actor.call_blocking("Echo", b"recompiled").unwrap(), b"recompiled");
 }
 
 /// A writer that collects log output in memory, to check what reached the host's log.
@@ -421,8 +451,8 @@ fn actor_output_goes_to_the_host_log() {
     let wasi = load("wasi-echo", ActorOptions::default());
     let echo = load("echo", ActorOptions::default());
     tracing::subscriber::with_default(subscriber, || {
-        wasi.call("Print", b"line for stdout").unwrap();
-        echo.call("Log", b"line for console_log").unwrap();
+        wasi.call_blocking("Print", b"line for stdout").unwrap();
+        echo.call_blocking("Log", b"line for console_log").unwrap();
     });
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("line for stdout"), "{text}");

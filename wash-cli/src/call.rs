@@ -112,7 +112,7 @@ pub fn run(args: CallArgs, output: OutputFormat) -> anyhow::Result<()> {
             format!("failed to load actor {}{hint}", wasm.display())
         })?;
     let response = actor
-        .call(operation, &payload)
+        .call_blocking(operation, &payload)
         .with_context(|| format!("failed to call {} on {}", operation, actor.id()))?;
     print_response(output, actor.id(), operation, &response)
 }

@@ -98,7 +98,7 @@ impl Bench {
                 .call_actor(&self.actor_id, "Echo", self.payload.clone())
                 .await
                 .unwrap(),
-            Case::Direct => self.direct.call("Echo", &self.payload).unwrap(),
+            Case::Direct => self.direct.call("Echo", &self.payload).await.unwrap(),
         };
         debug_assert_eq!(out.len(), PAYLOAD);
     }

@@ -104,25 +104,17 @@ impl RunningActor {
             .clone()
     }
 
-    /// Runs one call off the async workers (wasm runs synchronously): in place on a
-    /// multi-threaded runtime (the worker hands its other tasks over, no thread hop),
-    /// on the blocking pool otherwise.
+    /// Runs one call. The guest runs on a fiber polled by this task, so a short call
+    /// costs no thread hand-off and the actor's host calls are awaited, not blocked on.
     pub async fn call_async(
         &self,
         operation: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, InvocationError> {
         let actor = self.current();
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if multi_thread {
-            return tokio::task::block_in_place(|| actor.call(operation, &payload))
-                .map_err(InvocationError::from);
-        }
-        let operation = operation.to_string();
-        tokio::task::spawn_blocking(move || actor.call(&operation, &payload))
+        actor
+            .call(operation, &payload)
             .await
-            .map_err(|e| InvocationError::Failed(format!("the actor call task failed: {e}")))?
             .map_err(InvocationError::from)
     }
 

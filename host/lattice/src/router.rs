@@ -14,7 +14,8 @@ use nimbus_core::keys::PUBLIC_KEY_LEN;
 use nimbus_core::link::DEFAULT_LINK_NAME;
 use nimbus_core::wire::WasmCloudEntity;
 use nimbus_provider_sdk::CallContext;
-use nimbus_runtime::{HostCall, HostCallError, HostCalls};
+use nimbus_runtime::{HostCall, HostCallFuture, HostCalls};
+use tracing::Instrument;
 
 use crate::error::InvocationError;
 use crate::inner::HostInner;
@@ -236,32 +237,22 @@ impl HostInner {
         }
     }
 
-    /// An actor's host call, on the thread running the actor: actor → local actor stays
-    /// on this thread (the fast path); anything else runs on the async runtime.
-    fn route_host_call(self: &Arc<Self>, call: HostCall<'_>) -> Result<Vec<u8>, InvocationError> {
+    /// An actor's host call, awaited on the task running the actor: a local target
+    /// (actor or in-process provider) is called in place, anything else over NATS.
+    async fn route_host_call(
+        self: &Arc<Self>,
+        call: HostCall<'_>,
+    ) -> Result<Vec<u8>, InvocationError> {
         let target = self.resolve(call.actor, call.binding, call.namespace)?;
-        if call.payload.len() > self.config.max_payload {
-            return Err(InvocationError::payload_too_large(
-                call.payload.len() as u64,
-                self.config.max_payload,
-            ));
-        }
-        if let Target::Actor(id) = &target
-            && let Some(actor) = self.local_actor(id)
-        {
-            return actor
-                .current()
-                .call(call.operation, call.payload)
-                .map_err(InvocationError::from);
-        }
         let origin = WasmCloudEntity::actor(call.actor);
-        self.rt.block_on(self.invoke(
+        self.invoke(
             origin,
             target,
             call.operation,
             call.payload.to_vec(),
             self.config.rpc_timeout,
-        ))
+        )
+        .await
     }
 }
 
@@ -271,10 +262,7 @@ pub(crate) struct ActorHostCalls {
 }
 
 impl HostCalls for ActorHostCalls {
-    fn host_call(&self, call: HostCall<'_>) -> Result<Vec<u8>, HostCallError> {
-        let Some(host) = self.host.upgrade() else {
-            return Err("the host is stopped".into());
-        };
+    fn host_call<'a>(&'a self, call: HostCall<'a>) -> HostCallFuture<'a> {
         let span = tracing::debug_span!(
             "host_call",
             actor = call.actor,
@@ -282,10 +270,17 @@ impl HostCalls for ActorHostCalls {
             namespace = call.namespace,
             binding = call.binding,
         );
-        let _entered = span.enter();
-        host.route_host_call(call).map_err(|e| {
-            tracing::debug!(error = %e, "host call failed");
-            e.into()
-        })
+        Box::pin(
+            async move {
+                let Some(host) = self.host.upgrade() else {
+                    return Err("the host is stopped".into());
+                };
+                host.route_host_call(call).await.map_err(|e| {
+                    tracing::debug!(error = %e, "host call failed");
+                    e.into()
+                })
+            }
+            .instrument(span),
+        )
     }
 }

@@ -38,7 +38,13 @@ fn main() {
         .unwrap();
     let published =
         WapcHost::new(Box::new(engine), Some(Box::new(|_, _, _, _, _| Ok(vec![])))).unwrap();
-    assert_eq!(actor.call("Echo", &payload).unwrap(), payload);
+    // Calls are async; each iteration drives one to completion on a current-thread
+    // runtime, as a host task awaiting it would.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(actor.call("Echo", &payload)).unwrap(), payload);
     assert_eq!(published.call("Echo", &payload).unwrap(), payload);
 
     let mut c = Criterion::default()
@@ -49,7 +55,7 @@ fn main() {
 
     let mut group = c.benchmark_group("echo_128B");
     group.bench_function(BenchmarkId::new("nimbus", "pooled"), |b| {
-        b.iter(|| actor.call("Echo", black_box(&payload)).unwrap())
+        b.iter(|| rt.block_on(actor.call("Echo", black_box(&payload))).unwrap())
     });
     group.bench_function(BenchmarkId::new("wapc", "wasmtime-provider"), |b| {
         b.iter(|| published.call("Echo", black_box(&payload)).unwrap())
@@ -58,12 +64,11 @@ fn main() {
 
     let mut group = c.benchmark_group("instantiation");
     group.bench_function("pooled", |b| {
-        b.iter(|| actor.call("Echo", black_box(&payload)).unwrap())
+        b.iter(|| rt.block_on(actor.call("Echo", black_box(&payload))).unwrap())
     });
     group.bench_function("fresh_instance_per_call", |b| {
         b.iter(|| {
-            actor
-                .call_in_fresh_instance("Echo", black_box(&payload))
+            rt.block_on(actor.call_in_fresh_instance("Echo", black_box(&payload)))
                 .unwrap()
         })
     });

@@ -7,6 +7,7 @@
 //! clean trap or a host-call error, never a host panic.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -96,13 +97,16 @@ pub(crate) struct StoreData {
     pub memory: Option<Memory>,
     pub host: Arc<dyn HostCalls>,
     pub actor_id: Arc<str>,
+    /// When the running guest code must stop; checked at every epoch tick.
+    pub deadline: Instant,
 }
 
 impl StoreData {
     /// Starts a guest call: sets the request and clears every other slot.
-    pub fn begin_call(&mut self, operation: &str, request: &[u8]) {
+    pub fn begin_call(&mut self, operation: &str, request: &[u8], deadline: Instant) {
         self.call.begin(operation, request);
         self.limits.memory_limit_hit = false;
+        self.deadline = deadline;
     }
 }
 
@@ -192,44 +196,53 @@ pub(crate) fn add_wapc_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Re
                 Ok(())
             },
         )?;
-        linker.func_wrap(
+        linker.func_wrap_async(
             module,
             "__host_call",
             |mut caller: Caller<'_, StoreData>,
-             bd_ptr: i32,
-             bd_len: i32,
-             ns_ptr: i32,
-             ns_len: i32,
-             op_ptr: i32,
-             op_len: i32,
-             ptr: i32,
-             len: i32|
-             -> wasmtime::Result<i32> {
-                let binding = read_string(&mut caller, bd_ptr, bd_len)?;
-                let namespace = read_string(&mut caller, ns_ptr, ns_len)?;
-                let operation = read_string(&mut caller, op_ptr, op_len)?;
-                let payload = read_bytes(&mut caller, ptr, len)?;
-                let data = caller.data_mut();
-                data.call.host_response = None;
-                data.call.host_error = None;
-                let result = data.host.host_call(HostCall {
-                    actor: &data.actor_id,
-                    binding: &binding,
-                    namespace: &namespace,
-                    operation: &operation,
-                    payload: &payload,
-                });
-                match result {
-                    Ok(response) => {
-                        data.call.host_response = Some(response);
-                        Ok(1)
+             (bd_ptr, bd_len, ns_ptr, ns_len, op_ptr, op_len, ptr, len): (
+                i32,
+                i32,
+                i32,
+                i32,
+                i32,
+                i32,
+                i32,
+                i32,
+            )| {
+                Box::new(async move {
+                    let binding = read_string(&mut caller, bd_ptr, bd_len)?;
+                    let namespace = read_string(&mut caller, ns_ptr, ns_len)?;
+                    let operation = read_string(&mut caller, op_ptr, op_len)?;
+                    let payload = read_bytes(&mut caller, ptr, len)?;
+                    let data = caller.data_mut();
+                    data.call.host_response = None;
+                    data.call.host_error = None;
+                    let (host, actor) = (data.host.clone(), data.actor_id.clone());
+                    // The guest is suspended on its fiber while the call is out; the
+                    // task running it serves other work meanwhile.
+                    let result = host
+                        .host_call(HostCall {
+                            actor: &actor,
+                            binding: &binding,
+                            namespace: &namespace,
+                            operation: &operation,
+                            payload: &payload,
+                        })
+                        .await;
+                    let call = &mut caller.data_mut().call;
+                    match result {
+                        Ok(response) => {
+                            call.host_response = Some(response);
+                            Ok(1)
+                        }
+                        Err(error) => {
+                            tracing::debug!(%actor, %namespace, %operation, %error, "host call failed");
+                            call.host_error = Some(error.to_string());
+                            Ok(0)
+                        }
                     }
-                    Err(error) => {
-                        tracing::debug!(actor = %data.actor_id, %namespace, %operation, %error, "host call failed");
-                        data.call.host_error = Some(error.to_string());
-                        Ok(0)
-                    }
-                }
+                })
             },
         )?;
         linker.func_wrap(

@@ -1,15 +1,23 @@
 //! A loaded actor: its pre-linked module and a pool of warm instances.
 //!
 //! A call takes an idle instance (or starts one, up to `max_instances`), runs
-//! `__guest_call` under an epoch deadline, and puts the instance back. An instance that
+//! `__guest_call` under a deadline, and puts the instance back. An instance that
 //! trapped, ran out of time or hit its memory limit is dropped, never reused: its heap
 //! may be in any state.
+//!
+//! Calls are async. The guest runs on a wasmtime fiber polled by the caller's task, so
+//! a host call out of the guest (a key-value lookup, a request over NATS, a call to
+//! another actor) is awaited without holding a thread, and a short call costs no thread
+//! hand-off at all. Guest code that runs on is checked at every epoch tick: past its
+//! deadline it is stopped, before that it yields to the executor so that one busy actor
+//! cannot starve the tasks sharing its thread.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nimbus_core::claims::{Actor as ActorClaims, Token};
-use wasmtime::{InstancePre, Store, Trap, TypedFunc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{InstancePre, Store, Trap, TypedFunc, UpdateDeadline};
 
 use crate::abi::{CallState, Limits, StoreData};
 use crate::config::ActorOptions;
@@ -38,8 +46,8 @@ pub(crate) struct ActorSpec {
     pub options: ActorOptions,
 }
 
-/// A loaded actor. Cheap to clone; clones share the instance pool. Calls are blocking
-/// (they run wasm on the calling thread): from async code, call from a blocking task.
+/// A loaded actor. Cheap to clone; clones share the instance pool. [`Actor::call`] is
+/// async; [`Actor::call_blocking`] serves synchronous callers.
 #[derive(Clone)]
 pub struct Actor {
     inner: Arc<ActorInner>,
@@ -49,7 +57,8 @@ struct ActorInner {
     spec: ActorSpec,
     timeout: Duration,
     pool: Mutex<Pool>,
-    freed: Condvar,
+    /// One permit per instance that may run at once (`max_instances`).
+    slots: Arc<Semaphore>,
 }
 
 #[derive(Default)]
@@ -78,16 +87,19 @@ impl Actor {
             .options
             .call_timeout
             .unwrap_or(spec.runtime.config.default_call_timeout);
+        let slots = Arc::new(Semaphore::new(spec.options.max_instances.max(1)));
         let inner = Arc::new(ActorInner {
             spec,
             timeout,
             pool: Mutex::default(),
-            freed: Condvar::new(),
+            slots,
         });
-        let first = inner.instantiate().map_err(|e| match e {
-            InstantiateError::Load(e) => e,
-            InstantiateError::Call(e) => LoadError::Link(e.to_string()),
-        })?;
+        let first = crate::blocking::block_on(inner.instantiate())
+            .map_err(LoadError::Engine)?
+            .map_err(|e| match e {
+                InstantiateError::Load(e) => e,
+                InstantiateError::Call(e) => LoadError::Link(e.to_string()),
+            })?;
         {
             let mut pool = inner.lock();
             pool.live = 1;
@@ -123,41 +135,59 @@ impl Actor {
     }
 
     /// Calls `operation` with `payload` under the actor's default deadline.
-    pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub async fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         self.call_with_timeout(operation, payload, self.inner.timeout)
+            .await
+    }
+
+    /// [`Actor::call`] for synchronous code (tools, tests, benchmarks). On a
+    /// multi-threaded tokio runtime it runs in place; from other async code, await
+    /// [`Actor::call`] instead.
+    pub fn call_blocking(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+        crate::blocking::block_on(self.call(operation, payload)).map_err(|message| {
+            CallError::Instantiate {
+                actor: self.id().to_string(),
+                message,
+            }
+        })?
     }
 
     /// Calls `operation` in a brand-new instance that is dropped afterwards: no state
     /// survives between such calls. Costs an instantiation (plus `wapc_init`) per call;
     /// used to measure cold starts and for callers that want full isolation.
-    pub fn call_in_fresh_instance(
+    pub async fn call_in_fresh_instance(
         &self,
         operation: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
-        let mut instance = inner.instantiate().map_err(|e| match e {
-            InstantiateError::Call(e) => e,
-            InstantiateError::Load(e) => CallError::Instantiate {
-                actor: inner.spec.id.to_string(),
-                message: e.to_string(),
-            },
-        })?;
-        inner.run(&mut instance, operation, payload, inner.timeout)
+        let mut instance = inner
+            .instantiate()
+            .await
+            .map_err(|e| inner.instantiate_error(e))?;
+        inner.run(&mut instance, operation, payload, inner.timeout).await
     }
 
     /// Calls `operation` with `payload`; the wait for a free instance and the guest's run
     /// each get at most `timeout`.
-    pub fn call_with_timeout(
+    pub async fn call_with_timeout(
         &self,
         operation: &str,
         payload: &[u8],
         timeout: Duration,
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
-        let _span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation).entered();
-        let mut instance = inner.acquire(operation, Instant::now() + timeout)?;
-        let outcome = inner.run(&mut instance, operation, payload, timeout);
+        let span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation);
+        let (mut instance, _slot) = tracing::Instrument::instrument(
+            inner.acquire(operation, timeout),
+            span.clone(),
+        )
+        .await?;
+        let outcome = tracing::Instrument::instrument(
+            inner.run(&mut instance, operation, payload, timeout),
+            span,
+        )
+        .await;
         let reusable = !matches!(
             outcome,
             Err(CallError::Trapped { .. }
@@ -179,65 +209,69 @@ impl ActorInner {
         self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn ticks(&self, timeout: Duration) -> u64 {
-        let tick = self
-            .spec
-            .runtime
-            .config
-            .epoch_tick
-            .max(Duration::from_millis(1));
-        (timeout.as_nanos() / tick.as_nanos()).max(1) as u64 + 1
-    }
-
-    fn acquire(&self, operation: &str, deadline: Instant) -> Result<Instance, CallError> {
-        let max = self.spec.options.max_instances.max(1);
-        let mut pool = self.lock();
-        loop {
-            if let Some(instance) = pool.idle.pop() {
-                return Ok(instance);
-            }
-            if pool.live < max {
+    /// Waits for a free slot (at most `timeout`), then takes an idle instance or starts
+    /// one. The permit stays with the caller for the length of the call.
+    async fn acquire(
+        &self,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<(Instance, OwnedSemaphorePermit), CallError> {
+        let busy = || CallError::Busy {
+            actor: self.spec.id.to_string(),
+            max_instances: self.spec.options.max_instances.max(1),
+            timeout: self.timeout,
+        };
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await
+            {
+                Ok(Ok(slot)) => slot,
+                _ => {
+                    tracing::debug!(actor = %self.spec.id, operation, "no free instance");
+                    return Err(busy());
+                }
+            },
+        };
+        let idle = {
+            let mut pool = self.lock();
+            let idle = pool.idle.pop();
+            if idle.is_none() {
                 pool.live += 1;
-                drop(pool);
-                return self.instantiate().map_err(|e| {
-                    self.release(None);
-                    match e {
-                        InstantiateError::Call(e) => e,
-                        InstantiateError::Load(e) => CallError::Instantiate {
-                            actor: self.spec.id.to_string(),
-                            message: e.to_string(),
-                        },
-                    }
-                });
             }
-            let now = Instant::now();
-            if now >= deadline {
-                tracing::debug!(actor = %self.spec.id, operation, "no free instance");
-                return Err(CallError::Busy {
-                    actor: self.spec.id.to_string(),
-                    max_instances: max,
-                    timeout: self.timeout,
-                });
+            idle
+        };
+        if let Some(instance) = idle {
+            return Ok((instance, slot));
+        }
+        match self.instantiate().await {
+            Ok(instance) => Ok((instance, slot)),
+            Err(e) => {
+                self.release(None);
+                Err(self.instantiate_error(e))
             }
-            pool = self
-                .freed
-                .wait_timeout(pool, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
     }
 
+    /// Returns an instance to the pool, or forgets a broken one.
     fn release(&self, instance: Option<Instance>) {
         let mut pool = self.lock();
         match instance {
             Some(instance) => pool.idle.push(instance),
             None => pool.live = pool.live.saturating_sub(1),
         }
-        drop(pool);
-        self.freed.notify_one();
     }
 
-    fn instantiate(&self) -> Result<Instance, InstantiateError> {
+    fn instantiate_error(&self, error: InstantiateError) -> CallError {
+        match error {
+            InstantiateError::Call(e) => e,
+            InstantiateError::Load(e) => CallError::Instantiate {
+                actor: self.spec.id.to_string(),
+                message: e.to_string(),
+            },
+        }
+    }
+
+    async fn instantiate(&self) -> Result<Instance, InstantiateError> {
         let spec = &self.spec;
         let config = &spec.runtime.config;
         let wasi = if spec.uses_wasi {
@@ -259,11 +293,21 @@ impl ActorInner {
             memory: None,
             host: spec.options.host_calls.clone(),
             actor_id: spec.id.clone(),
+            deadline: Instant::now() + self.timeout,
         };
         let mut store = Store::new(&spec.runtime.engine, data);
         store.limiter(|data| &mut data.limits);
-        store.set_epoch_deadline(self.ticks(self.timeout));
-        let instance = spec.pre.instantiate(&mut store).map_err(|e| {
+        // Every epoch tick the running guest is either stopped (past its deadline) or
+        // yields to the executor, so a busy guest shares its thread fairly.
+        store.epoch_deadline_callback(|store| {
+            if Instant::now() >= store.data().deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        let instance = spec.pre.instantiate_async(&mut store).await.map_err(|e| {
             InstantiateError::Call(CallError::Instantiate {
                 actor: spec.id.to_string(),
                 message: format!("{e:#}"),
@@ -277,8 +321,9 @@ impl ActorInner {
             let Ok(func) = func.typed::<(), ()>(&store) else {
                 continue;
             };
-            store.set_epoch_deadline(self.ticks(self.timeout));
-            if let Err(error) = func.call(&mut store, ()) {
+            store.data_mut().deadline = Instant::now() + self.timeout;
+            store.set_epoch_deadline(1);
+            if let Err(error) = func.call_async(&mut store, ()).await {
                 if matches!(error.downcast_ref::<wasmtime_wasi::I32Exit>(), Some(exit) if exit.0 == 0)
                 {
                     continue;
@@ -297,7 +342,7 @@ impl ActorInner {
         Ok(Instance { store, guest_call })
     }
 
-    fn run(
+    async fn run(
         &self,
         instance: &mut Instance,
         operation: &str,
@@ -313,9 +358,14 @@ impl ActorInner {
             });
         };
         let store = &mut instance.store;
-        store.data_mut().begin_call(operation, payload);
-        store.set_epoch_deadline(self.ticks(timeout));
-        let result = instance.guest_call.call(&mut *store, (op_len, len));
+        store
+            .data_mut()
+            .begin_call(operation, payload, Instant::now() + timeout);
+        store.set_epoch_deadline(1);
+        let result = instance
+            .guest_call
+            .call_async(&mut *store, (op_len, len))
+            .await;
         let data = store.data_mut();
         let call = &mut data.call;
         match result {

@@ -9,6 +9,7 @@
 
 mod abi;
 mod actor;
+mod blocking;
 mod config;
 mod error;
 mod host_calls;
@@ -18,5 +19,5 @@ mod wasi;
 pub use actor::Actor;
 pub use config::{ActorOptions, RuntimeConfig};
 pub use error::{CallError, LoadError};
-pub use host_calls::{HostCall, HostCallError, HostCalls, NoHostCalls};
+pub use host_calls::{HostCall, HostCallError, HostCallFuture, HostCalls, NoHostCalls};
 pub use runtime::Runtime;

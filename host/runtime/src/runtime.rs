@@ -66,7 +66,7 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&config)).map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         abi::add_wapc_to_linker(&mut linker).map_err(engine_error)?;
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |data: &mut StoreData| {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |data: &mut StoreData| {
             data.wasi.get_or_insert_with(crate::wasi::empty_context)
         })
         .map_err(engine_error)?;
@@ -209,6 +209,8 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     pool.total_core_instances(instances)
         .total_memories(instances)
         .total_tables(instances)
+        // Calls run on fibers; one stack per instance covers every call in flight.
+        .total_stacks(instances)
         .total_component_instances(0)
         .total_gc_heaps(0)
         .max_memories_per_module(1)
