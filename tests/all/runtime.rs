@@ -187,7 +187,10 @@ async fn endless_loop_does_not_starve_other_calls_on_its_thread() {
     let looping = tokio::spawn(async move { looping.call("Loop", b"").await });
     // Let the loop start running first.
     tokio::task::yield_now().await;
-    assert_eq!(other.call("Echo", b"meanwhile").await.unwrap(), b"meanwhile");
+    assert_eq!(
+        other.call("Echo", b"meanwhile").await.unwrap(),
+        b"meanwhile"
+    );
     assert!(
         !looping.is_finished(),
         "the other call was served only after the loop was stopped"
@@ -239,7 +242,10 @@ fn concurrent_calls_share_the_pool() {
 #[test]
 fn console_log_does_not_disturb_the_call() {
     let actor = load("echo", ActorOptions::default());
-    assert_eq!(actor.call_blocking("Log", b"hello from the guest").unwrap(), b"");
+    assert_eq!(
+        actor.call_blocking("Log", b"hello from the guest").unwrap(),
+        b""
+    );
 }
 
 #[test]
@@ -382,7 +388,10 @@ fn wasi_actor_gets_its_own_directory_and_logs_its_output() {
         std::fs::read(dir.path().join("data.txt")).unwrap(),
         b"kept on disk"
     );
-    assert_eq!(actor.call_blocking("ReadFile", b"").unwrap(), b"kept on disk");
+    assert_eq!(
+        actor.call_blocking("ReadFile", b"").unwrap(),
+        b"kept on disk"
+    );
 }
 
 #[test]
@@ -392,7 +401,10 @@ fn wasi_actor_without_a_directory_sees_no_files() {
         actor.call_blocking("WriteFile", b"nowhere"),
         Err(CallError::Guest { .. })
     ));
-    assert_eq!(actor.call_blocking("Echo", b"still fine").unwrap(), b"still fine");
+    assert_eq!(
+        actor.call_blocking("Echo", b"still fine").unwrap(),
+        b"still fine"
+    );
 }
 
 #[test]
@@ -422,7 +434,10 @@ fn compiled_modules_are_cached_on_disk() {
     std::fs::write(&entries[0], b"garbage").unwrap();
     let third = Runtime::new(config).unwrap();
     let actor = third.load_actor(&bytes, ActorOptions::default()).unwrap();
-    assert_eq!(actor.call_blocking("Echo", b"recompiled").unwrap(), b"recompiled");
+    assert_eq!(
+        actor.call_blocking("Echo", b"recompiled").unwrap(),
+        b"recompiled"
+    );
 }
 
 /// A writer that collects log output in memory, to check what reached the host's log.

@@ -55,7 +55,10 @@ fn main() {
 
     let mut group = c.benchmark_group("echo_128B");
     group.bench_function(BenchmarkId::new("nimbus", "pooled"), |b| {
-        b.iter(|| rt.block_on(actor.call("Echo", black_box(&payload))).unwrap())
+        b.iter(|| {
+            rt.block_on(actor.call("Echo", black_box(&payload)))
+                .unwrap()
+        })
     });
     group.bench_function(BenchmarkId::new("wapc", "wasmtime-provider"), |b| {
         b.iter(|| published.call("Echo", black_box(&payload)).unwrap())
@@ -64,7 +67,10 @@ fn main() {
 
     let mut group = c.benchmark_group("instantiation");
     group.bench_function("pooled", |b| {
-        b.iter(|| rt.block_on(actor.call("Echo", black_box(&payload))).unwrap())
+        b.iter(|| {
+            rt.block_on(actor.call("Echo", black_box(&payload)))
+                .unwrap()
+        })
     });
     group.bench_function("fresh_instance_per_call", |b| {
         b.iter(|| {

@@ -165,7 +165,9 @@ impl Actor {
             .instantiate()
             .await
             .map_err(|e| inner.instantiate_error(e))?;
-        inner.run(&mut instance, operation, payload, inner.timeout).await
+        inner
+            .run(&mut instance, operation, payload, inner.timeout)
+            .await
     }
 
     /// Calls `operation` with `payload`; the wait for a free instance and the guest's run
@@ -178,11 +180,9 @@ impl Actor {
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
         let span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation);
-        let (mut instance, _slot) = tracing::Instrument::instrument(
-            inner.acquire(operation, timeout),
-            span.clone(),
-        )
-        .await?;
+        let (mut instance, _slot) =
+            tracing::Instrument::instrument(inner.acquire(operation, timeout), span.clone())
+                .await?;
         let outcome = tracing::Instrument::instrument(
             inner.run(&mut instance, operation, payload, timeout),
             span,
