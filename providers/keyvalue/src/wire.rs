@@ -4,43 +4,21 @@
 //! - The top level is the waPC-era `wasmcloud-actor-keyvalue` 0.2 (`keyvalue.widl`): every
 //!   operation takes `{Op}Args` with the parameters as fields. Note the mixed field styles
 //!   of the published types: `ListResponse.newCount` but `SetOperationResponse.new_count`.
+//!   These types are the ones generated from `widl/interfaces/keyvalue.widl` into
+//!   `nimbus-interface-keyvalue`, re-exported here.
 //! - [`v0`] holds the request shapes of the 0.x wasmbus interface
 //!   (`wasmcloud-interface-keyvalue`, operations `KeyValue.Get`, `KeyValue.Increment`, ...),
 //!   whose other requests and responses are bare strings, numbers, booleans and lists.
-//!
-//! These mirror `widl/interfaces/keyvalue.widl`; when the generated crate
-//! `nimbus-interface-keyvalue` lands, the 0.2 types here become re-exports of it.
+//!   No WIDL describes that generation, so they are written here.
 
-use serde::{Deserialize, Serialize};
-
-/// `Get(key)`.
-pub const OP_GET: &str = "Get";
-/// `Add(key, value)`.
-pub const OP_ADD: &str = "Add";
-/// `Set(key, value, expires)`.
-pub const OP_SET: &str = "Set";
-/// `Del(key)`.
-pub const OP_DEL: &str = "Del";
-/// `Clear(key)`.
-pub const OP_CLEAR: &str = "Clear";
-/// `Range(key, start, stop)`.
-pub const OP_RANGE: &str = "Range";
-/// `Push(key, value)`.
-pub const OP_PUSH: &str = "Push";
-/// `ListItemDelete(key, value)`.
-pub const OP_LIST_ITEM_DELETE: &str = "ListItemDelete";
-/// `SetAdd(key, value)`.
-pub const OP_SET_ADD: &str = "SetAdd";
-/// `SetRemove(key, value)`.
-pub const OP_SET_REMOVE: &str = "SetRemove";
-/// `SetUnion(keys)`.
-pub const OP_SET_UNION: &str = "SetUnion";
-/// `SetIntersection(keys)`.
-pub const OP_SET_INTERSECTION: &str = "SetIntersection";
-/// `SetQuery(key)`.
-pub const OP_SET_QUERY: &str = "SetQuery";
-/// `KeyExists(key)`.
-pub const OP_KEY_EXISTS: &str = "KeyExists";
+pub use nimbus_interface_keyvalue::{
+    AddArgs, AddResponse, ClearArgs, DelArgs, DelResponse, GetArgs, GetResponse, KeyExistsArgs,
+    ListItemDeleteArgs, ListRangeResponse, ListResponse, OP_ADD, OP_CLEAR, OP_DEL, OP_GET,
+    OP_KEY_EXISTS, OP_LIST_ITEM_DELETE, OP_PUSH, OP_RANGE, OP_SET, OP_SET_ADD,
+    OP_SET_INTERSECTION, OP_SET_QUERY, OP_SET_REMOVE, OP_SET_UNION, PushArgs, RangeArgs,
+    SetAddArgs, SetArgs, SetIntersectionArgs, SetOperationResponse, SetQueryArgs,
+    SetQueryResponse, SetRemoveArgs, SetResponse, SetUnionArgs,
+};
 
 /// All 0.2 operations, in WIDL order.
 pub const OPERATIONS: [&str; 14] = [
@@ -59,212 +37,6 @@ pub const OPERATIONS: [&str; 14] = [
     OP_SET_QUERY,
     OP_KEY_EXISTS,
 ];
-
-/// Arguments of `Get`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct GetArgs {
-    /// The key to read.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `Add`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct AddArgs {
-    /// The counter's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The amount to add (may be negative).
-    #[serde(rename = "value")]
-    pub value: i32,
-}
-
-/// Arguments of `Set`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetArgs {
-    /// The key to write.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The string to store.
-    #[serde(rename = "value")]
-    pub value: String,
-    /// Seconds until the key expires; 0 for never.
-    #[serde(rename = "expires")]
-    pub expires: i32,
-}
-
-/// Arguments of `Del`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct DelArgs {
-    /// The key to delete.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `Clear`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct ClearArgs {
-    /// The list or set to delete.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `Range`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct RangeArgs {
-    /// The list's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// First index, inclusive; negative counts from the end.
-    #[serde(rename = "start")]
-    pub start: i32,
-    /// Last index, inclusive; negative counts from the end.
-    #[serde(rename = "stop")]
-    pub stop: i32,
-}
-
-/// Arguments of `Push`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct PushArgs {
-    /// The list's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The element to append.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `ListItemDelete`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct ListItemDeleteArgs {
-    /// The list's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The element to remove (every occurrence).
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `SetAdd`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetAddArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The member to add.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `SetRemove`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetRemoveArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The member to remove.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `SetUnion`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetUnionArgs {
-    /// The sets' keys.
-    #[serde(rename = "keys")]
-    pub keys: Vec<String>,
-}
-
-/// Arguments of `SetIntersection`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetIntersectionArgs {
-    /// The sets' keys.
-    #[serde(rename = "keys")]
-    pub keys: Vec<String>,
-}
-
-/// Arguments of `SetQuery`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetQueryArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `KeyExists`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct KeyExistsArgs {
-    /// The key to test.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Result of `Get` and `KeyExists` (whose `value` is always empty).
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct GetResponse {
-    /// The string, or `""` when the key is absent.
-    #[serde(rename = "value")]
-    pub value: String,
-    /// Whether the key exists.
-    #[serde(rename = "exists")]
-    pub exists: bool,
-}
-
-/// Result of `Add`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct AddResponse {
-    /// The counter's new value.
-    #[serde(rename = "value")]
-    pub value: i32,
-}
-
-/// Result of `Del` and `Clear`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct DelResponse {
-    /// The key that was deleted (echoed back).
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Result of `Range`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct ListRangeResponse {
-    /// The selected elements, in list order.
-    #[serde(rename = "values")]
-    pub values: Vec<String>,
-}
-
-/// Result of `Push` (the new length) and `ListItemDelete` (how many were removed).
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct ListResponse {
-    /// See the type's doc.
-    #[serde(rename = "newCount")]
-    pub new_count: i32,
-}
-
-/// Result of `Set` (the data-structure-free one).
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetResponse {
-    /// The value that was stored (echoed back).
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Result of `SetAdd` / `SetRemove`: how many members were added / removed (0 or 1).
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetOperationResponse {
-    /// See the type's doc.
-    #[serde(rename = "new_count")]
-    pub new_count: i32,
-}
-
-/// Result of `SetUnion`, `SetIntersection` and `SetQuery`.
-#[derive(Debug, PartialEq, Deserialize, Serialize, Default, Clone)]
-pub struct SetQueryResponse {
-    /// The members, sorted.
-    #[serde(rename = "values")]
-    pub values: Vec<String>,
-}
 
 /// The 0.x wasmbus interface (`KeyValue.*` operations).
 pub mod v0 {
