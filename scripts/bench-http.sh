@@ -7,7 +7,7 @@
 #
 # Usage: scripts/bench-http.sh [standalone|lattice]
 # Env:   NIMBUS_BENCH_SECS (per wrk run, default 3), NIMBUS_BENCH_ROUNDS (default 2),
-#        NIMBUS_BENCH_CONNECTIONS (default 1,16,64).
+#        NIMBUS_BENCH_CONNECTIONS (default 1,16,64), NIMBUS_BENCH_INSTANCES (kvcounter instances, default 4).
 #
 # Installs wrk (Debian package `wrk`) when missing, builds the provider binaries and the
 # bench in release (slow the first time: wasmtime), then runs it. nats-server comes from

@@ -44,8 +44,13 @@ const HTTP: &str = "wasmcloud:httpserver";
 const KV: &str = "wasmcloud:keyvalue";
 const PATH: &str = "/bench";
 const KV_SUBJECT: &str = "bench.kv.add";
-/// Instances of kvcounter (an instance is held while its KV call is out).
-const INSTANCES: u16 = 4;
+/// Instances of kvcounter by default (an instance is held while its KV call is out);
+/// `NIMBUS_BENCH_INSTANCES` changes it.
+const INSTANCES: u64 = 4;
+
+fn instances() -> u16 {
+    u16::try_from(env_or("NIMBUS_BENCH_INSTANCES", INSTANCES).clamp(1, 64)).unwrap_or(4)
+}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,7 +61,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig {
-        max_total_instances: 32,
+        max_total_instances: 96,
         max_memory_bytes: 16 * 1024 * 1024,
         ..RuntimeConfig::default()
     })
@@ -87,7 +92,7 @@ fn links(actor: &str, http_pid: &str, kv_pid: &str, port: u16) -> [LinkDefinitio
 async fn standalone(port: u16) -> Host {
     let host = Host::builder().runtime(runtime()).build().await.unwrap();
     let (wasm, actor) = kvcounter();
-    host.start_actor(wasm, INSTANCES).await.unwrap();
+    host.start_actor(wasm, instances()).await.unwrap();
     let (http_pid, kv_pid) = (service_key(), service_key());
     host.start_provider(Arc::new(KeyValueProvider::new()), &kv_pid, "default")
         .await
@@ -145,7 +150,7 @@ async fn lattice(nats_url: &str, port: u16) -> Host {
         .await
         .unwrap();
     let (wasm, actor) = kvcounter();
-    host.start_actor(wasm, INSTANCES).await.unwrap();
+    host.start_actor(wasm, instances()).await.unwrap();
     host.launch_provider("keyvalue", "default", None)
         .await
         .unwrap();
