@@ -14,10 +14,10 @@
 pub use nimbus_interface_keyvalue::{
     AddArgs, AddResponse, ClearArgs, DelArgs, DelResponse, GetArgs, GetResponse, KeyExistsArgs,
     ListItemDeleteArgs, ListRangeResponse, ListResponse, OP_ADD, OP_CLEAR, OP_DEL, OP_GET,
-    OP_KEY_EXISTS, OP_LIST_ITEM_DELETE, OP_PUSH, OP_RANGE, OP_SET, OP_SET_ADD,
-    OP_SET_INTERSECTION, OP_SET_QUERY, OP_SET_REMOVE, OP_SET_UNION, PushArgs, RangeArgs,
-    SetAddArgs, SetArgs, SetIntersectionArgs, SetOperationResponse, SetQueryArgs,
-    SetQueryResponse, SetRemoveArgs, SetResponse, SetUnionArgs,
+    OP_KEY_EXISTS, OP_LIST_ITEM_DELETE, OP_PUSH, OP_RANGE, OP_SET, OP_SET_ADD, OP_SET_INTERSECTION,
+    OP_SET_QUERY, OP_SET_REMOVE, OP_SET_UNION, PushArgs, RangeArgs, SetAddArgs, SetArgs,
+    SetIntersectionArgs, SetOperationResponse, SetQueryArgs, SetQueryResponse, SetRemoveArgs,
+    SetResponse, SetUnionArgs,
 };
 
 /// All 0.2 operations, in WIDL order.
