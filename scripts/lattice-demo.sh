@@ -102,10 +102,14 @@ if [ "$check" = 1 ]; then
         -d '{"firstName":"Lattice","lastName":"Demo","address":"1 Route St","city":"Natsville","telephone":"5550100"}' \
         "$base/api/owners")"
     [ "$status" = 201 ] || fail "create owner: $status $(cat "$work/created.json")"
-    curl -fsS "$base/api/owners?lastName=Demo" | grep -q '"firstName":"Lattice"' || fail "new owner not found"
+    # Read whole answers before grepping: with pipefail, `curl | grep -q` fails when grep
+    # stops reading at its first match and curl gets a broken pipe.
+    demo="$(curl -fsS "$base/api/owners?lastName=Demo")" || fail "search for the new owner"
+    grep -q '"firstName":"Lattice"' <<<"$demo" || fail "new owner not found: $demo"
     status="$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '{"firstName":""}' "$base/api/owners")"
     [ "$status" = 400 ] || fail "invalid owner accepted: $status"
-    curl -fsS "$base/" | grep -qi '<html' || fail "UI page"
+    page="$(curl -fsS "$base/")" || fail "GET / (UI page)"
+    grep -qi '<html' <<<"$page" || fail "UI page without <html>"
     log "check passed: API answered across hosts one and two"
     exit 0
 fi

@@ -10,7 +10,7 @@
 //! The HTTP side is deliberately small: one request per connection, `Content-Length`
 //! bodies only (no chunked encoding), bodies over 1 MiB refused with 413.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,7 +19,7 @@ use std::rc::Rc;
 use petclinic_model::codec::{decode, encode};
 use petclinic_model::ops::{OWNERS_ALIAS, UI_ALIAS, VETS_ALIAS, VISITS_ALIAS};
 use petclinic_model::testing::TestHost;
-use petclinic_model::wire::{Request, Response};
+use petclinic_model::wire::{Request, Response, ResponseExt};
 
 /// Largest accepted request body (the HTTP server provider's default limit).
 const MAX_BODY: usize = 1024 * 1024;
@@ -65,7 +65,7 @@ fn read_request(stream: &TcpStream) -> Result<Request, Box<dyn Error>> {
         return Err(format!("bad request line {line:?}").into());
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut header = BTreeMap::new();
+    let mut header = HashMap::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {

@@ -36,7 +36,7 @@ use petclinic_model::route::{self, Endpoint, RouteError};
 use petclinic_model::serde_json::{self, Value, json};
 use petclinic_model::types::{Owner, Pet, PetType, Specialty, Vet, Visit};
 use petclinic_model::validate;
-use petclinic_model::wire::{OP_HANDLE_REQUEST, Request, Response};
+use petclinic_model::wire::{OP_HANDLE_REQUEST, Request, RequestExt, Response, ResponseExt};
 
 /// The largest request body the API reads (32 KiB: a valid owner, pet or visit is well
 /// under 4 KiB even with every character escaped).

@@ -6,7 +6,7 @@
 // Helpers outside #[test] functions fail the test on unexpected input, like the tests.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use petclinic_model::codec::{decode, encode};
@@ -78,7 +78,7 @@ impl App {
     /// One HTTP request through the gateway's waPC entry point.
     fn send(&self, method: &str, uri: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
         let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-        let mut header = BTreeMap::new();
+        let mut header = HashMap::new();
         if let Some(ct) = content_type {
             header.insert("content-type".to_string(), ct.to_string());
         }
@@ -98,7 +98,7 @@ impl App {
         let response: Response = decode("Response", &reply).unwrap();
         Answer {
             status: response.status_code,
-            headers: response.header,
+            headers: response.header.into_iter().collect(),
             body: response.body,
         }
     }

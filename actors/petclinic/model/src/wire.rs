@@ -2,44 +2,32 @@
 //! interface crates put them on the wire (reference §B.4, §B.5): msgpack maps keyed by the
 //! WIDL field names, `bytes` as msgpack bin.
 //!
-//! Written once here, by hand, because the generated interface crates
-//! (`nimbus-interface-httpserver`, `-keyvalue`) were not available for wasm32 actors when
-//! these actors were written. Swapping them in means replacing this module with
-//! re-exports; the field names and types below are the contract.
+//! The types are the ones generated from `widl/interfaces/{httpserver,keyvalue}.widl` into
+//! `nimbus-interface-httpserver` and `-keyvalue`, re-exported here; [`RequestExt`] and
+//! [`ResponseExt`] add the few helpers the actors share.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+pub use nimbus_interface_httpserver::{OP_HANDLE_REQUEST, Request, Response};
+pub use nimbus_interface_keyvalue::{
+    AddArgs, AddResponse, DelArgs, DelResponse, GetArgs, GetResponse, KeyExistsArgs, OP_ADD,
+    OP_DEL, OP_GET, OP_KEY_EXISTS, OP_SET, OP_SET_ADD, OP_SET_QUERY, OP_SET_REMOVE, OP_SET_UNION,
+    SetAddArgs, SetArgs, SetOperationResponse, SetQueryArgs, SetQueryResponse, SetRemoveArgs,
+    SetResponse, SetUnionArgs,
+};
 
 /// Contract id of the HTTP server capability.
-pub const HTTPSERVER: &str = "wasmcloud:httpserver";
-/// The operation the HTTP server provider invokes on a linked actor (unary: the payload is
-/// a [`Request`], the reply a [`Response`]).
-pub const OP_HANDLE_REQUEST: &str = "HandleRequest";
+pub const HTTPSERVER: &str = nimbus_interface_httpserver::CONTRACT_ID;
+/// Contract id of the key-value capability.
+pub const KEYVALUE: &str = nimbus_interface_keyvalue::CONTRACT_ID;
 
-/// `wasmcloud:httpserver` `Request`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    /// The method, upper case.
-    #[serde(rename = "method")]
-    pub method: String,
-    /// The path, without the query string.
-    #[serde(rename = "path")]
-    pub path: String,
-    /// The raw query string, without `?`.
-    #[serde(rename = "queryString")]
-    pub query_string: String,
-    /// The headers (our provider lower-cases the names; look them up case-insensitively).
-    #[serde(rename = "header")]
-    pub header: BTreeMap<String, String>,
-    /// The body.
-    #[serde(rename = "body", with = "serde_bytes")]
-    pub body: Vec<u8>,
+/// Header lookup on a [`Request`].
+pub trait RequestExt {
+    /// The value of header `name`, compared case-insensitively (our provider lower-cases
+    /// names; other hosts may not).
+    fn header(&self, name: &str) -> Option<&str>;
 }
 
-impl Request {
-    /// The value of header `name`, compared case-insensitively.
-    pub fn header(&self, name: &str) -> Option<&str> {
+impl RequestExt for Request {
+    fn header(&self, name: &str) -> Option<&str> {
         self.header
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -47,39 +35,30 @@ impl Request {
     }
 }
 
-/// `wasmcloud:httpserver` `Response`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Response {
-    /// The status code.
-    #[serde(rename = "statusCode")]
-    pub status_code: u32,
-    /// The reason phrase.
-    #[serde(rename = "status")]
-    pub status: String,
-    /// The headers.
-    #[serde(rename = "header")]
-    pub header: BTreeMap<String, String>,
-    /// The body.
-    #[serde(rename = "body", with = "serde_bytes")]
-    pub body: Vec<u8>,
+/// Building a [`Response`].
+pub trait ResponseExt: Sized {
+    /// A response with `status_code`, its standard reason phrase, one `Content-Type`
+    /// header and `body`.
+    fn new(status_code: u16, content_type: &str, body: Vec<u8>) -> Self;
+    /// Adds (or replaces) a header.
+    fn with_header(self, name: &str, value: &str) -> Self;
 }
 
-impl Response {
-    /// A response with `status_code`, its standard reason phrase, one `Content-Type` header
-    /// and `body`.
-    pub fn new(status_code: u16, content_type: &str, body: Vec<u8>) -> Self {
-        let mut header = BTreeMap::new();
-        header.insert("Content-Type".to_string(), content_type.to_string());
-        Response {
+impl ResponseExt for Response {
+    fn new(status_code: u16, content_type: &str, body: Vec<u8>) -> Self {
+        let mut response = Response {
             status_code: u32::from(status_code),
             status: reason_phrase(status_code).to_string(),
-            header,
             body,
-        }
+            ..Response::default()
+        };
+        response
+            .header
+            .insert("Content-Type".to_string(), content_type.to_string());
+        response
     }
 
-    /// Adds (or replaces) a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+    fn with_header(mut self, name: &str, value: &str) -> Self {
         self.header.insert(name.to_string(), value.to_string());
         self
     }
@@ -103,167 +82,10 @@ pub fn reason_phrase(status_code: u16) -> &'static str {
     }
 }
 
-/// Contract id of the key-value capability.
-pub const KEYVALUE: &str = "wasmcloud:keyvalue";
-/// `Get(key) -> GetResponse`.
-pub const OP_GET: &str = "Get";
-/// `Set(key, value, expires) -> SetResponse`.
-pub const OP_SET: &str = "Set";
-/// `Del(key) -> DelResponse`.
-pub const OP_DEL: &str = "Del";
-/// `Add(key, value) -> AddResponse`: atomic increment.
-pub const OP_ADD: &str = "Add";
-/// `SetAdd(key, value) -> SetOperationResponse`.
-pub const OP_SET_ADD: &str = "SetAdd";
-/// `SetRemove(key, value) -> SetOperationResponse`.
-pub const OP_SET_REMOVE: &str = "SetRemove";
-/// `SetQuery(key) -> SetQueryResponse`.
-pub const OP_SET_QUERY: &str = "SetQuery";
-/// `SetUnion(keys) -> SetQueryResponse`.
-pub const OP_SET_UNION: &str = "SetUnion";
-/// `KeyExists(key) -> GetResponse`.
-pub const OP_KEY_EXISTS: &str = "KeyExists";
-
-/// Arguments of `Get`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetArgs {
-    /// The key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `Set`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetArgs {
-    /// The key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The value.
-    #[serde(rename = "value")]
-    pub value: String,
-    /// Seconds to live; 0 for never.
-    #[serde(rename = "expires")]
-    pub expires: i32,
-}
-
-/// Arguments of `Del`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DelArgs {
-    /// The key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `Add`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddArgs {
-    /// The counter's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The amount to add.
-    #[serde(rename = "value")]
-    pub value: i32,
-}
-
-/// Arguments of `SetAdd`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetAddArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The member.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `SetRemove`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetRemoveArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-    /// The member.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Arguments of `SetQuery`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetQueryArgs {
-    /// The set's key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Arguments of `SetUnion`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetUnionArgs {
-    /// The sets' keys.
-    #[serde(rename = "keys")]
-    pub keys: Vec<String>,
-}
-
-/// Arguments of `KeyExists`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyExistsArgs {
-    /// The key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Result of `Get` and `KeyExists`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetResponse {
-    /// The value (`""` when absent).
-    #[serde(rename = "value")]
-    pub value: String,
-    /// Whether the key exists.
-    #[serde(rename = "exists")]
-    pub exists: bool,
-}
-
-/// Result of `Set`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetResponse {
-    /// The stored value.
-    #[serde(rename = "value")]
-    pub value: String,
-}
-
-/// Result of `Del`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DelResponse {
-    /// The deleted key.
-    #[serde(rename = "key")]
-    pub key: String,
-}
-
-/// Result of `Add`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddResponse {
-    /// The counter's new value.
-    #[serde(rename = "value")]
-    pub value: i32,
-}
-
-/// Result of `SetAdd` and `SetRemove` (snake_case on the wire, as published).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetOperationResponse {
-    /// Members added or removed (0 or 1).
-    #[serde(rename = "new_count")]
-    pub new_count: i32,
-}
-
-/// Result of `SetQuery` and `SetUnion`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetQueryResponse {
-    /// The members.
-    #[serde(rename = "values")]
-    pub values: Vec<String>,
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
     use super::*;
     use crate::codec::{decode, encode};
 
@@ -277,7 +99,7 @@ mod tests {
     fn response_matches_the_measured_published_bytes() {
         // Reference §B.4: Response{200,"OK",{a:b},"hi"} is a 4-entry map in field order,
         // statusCode as uint8 (cc c8), body as bin8 (c4 02 ...).
-        let mut header = BTreeMap::new();
+        let mut header = HashMap::new();
         header.insert("a".to_string(), "b".to_string());
         let r = Response {
             status_code: 200,
@@ -304,7 +126,7 @@ mod tests {
             method: "GET".into(),
             path: "/".into(),
             query_string: "a=1".into(),
-            header: BTreeMap::new(),
+            header: HashMap::new(),
             body: vec![1, 2],
         };
         let bytes = encode(&req).unwrap();

@@ -14,7 +14,7 @@
 //! policy stops injected markup from running even if that ever changed).
 
 use petclinic_model::codec::{decode, encode};
-use petclinic_model::wire::{OP_HANDLE_REQUEST, Request, Response};
+use petclinic_model::wire::{OP_HANDLE_REQUEST, Request, Response, ResponseExt};
 
 /// One embedded file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
