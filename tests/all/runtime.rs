@@ -201,6 +201,26 @@ async fn endless_loop_does_not_starve_other_calls_on_its_thread() {
     ));
 }
 
+/// A caller that gives up (its future is dropped while the guest runs) takes the
+/// instance with it: it is discarded, not returned half-way through a call.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_cancelled_midway_discards_its_instance() {
+    let actor = load(
+        "echo",
+        ActorOptions {
+            max_instances: 1,
+            call_timeout: Some(Duration::from_secs(5)),
+            ..ActorOptions::default()
+        },
+    );
+    assert_eq!(actor.live_instances(), 1);
+    let gave_up = tokio::time::timeout(Duration::from_millis(100), actor.call("Loop", b"")).await;
+    assert!(gave_up.is_err(), "the loop answered: {gave_up:?}");
+    assert_eq!(actor.live_instances(), 0);
+    assert_eq!(actor.call("Echo", b"after").await.unwrap(), b"after");
+    assert_eq!(actor.live_instances(), 1);
+}
+
 #[test]
 fn memory_growth_past_the_limit_is_stopped() {
     let actor = load("echo", ActorOptions::default());

@@ -180,21 +180,25 @@ impl Actor {
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
         let span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation);
-        let (mut instance, _slot) =
+        let mut checkout =
             tracing::Instrument::instrument(inner.acquire(operation, timeout), span.clone())
                 .await?;
-        let outcome = tracing::Instrument::instrument(
-            inner.run(&mut instance, operation, payload, timeout),
-            span,
-        )
-        .await;
+        let Some(instance) = checkout.instance.as_mut() else {
+            return Err(CallError::Instantiate {
+                actor: inner.spec.id.to_string(),
+                message: "the instance pool handed out an empty checkout".into(),
+            });
+        };
+        let outcome =
+            tracing::Instrument::instrument(inner.run(instance, operation, payload, timeout), span)
+                .await;
         let reusable = !matches!(
             outcome,
             Err(CallError::Trapped { .. }
                 | CallError::DeadlineExceeded { .. }
                 | CallError::MemoryLimit { .. })
         );
-        inner.release(reusable.then_some(instance));
+        checkout.finish(reusable);
         outcome
     }
 }
@@ -204,18 +208,40 @@ enum InstantiateError {
     Call(CallError),
 }
 
+/// An instance taken from the pool for one call, with its slot. Dropped without
+/// [`Checkout::finish`] (the caller's future was cancelled mid-call, say a client hung
+/// up), the instance is discarded and the count corrected: a guest stopped halfway is
+/// never reused.
+struct Checkout<'a> {
+    inner: &'a ActorInner,
+    instance: Option<Instance>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Checkout<'_> {
+    /// Returns the instance to the pool, or discards it when it is not `reusable`.
+    fn finish(mut self, reusable: bool) {
+        let instance = self.instance.take();
+        self.inner.release(instance.filter(|_| reusable));
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        if self.instance.take().is_some() {
+            self.inner.release(None);
+        }
+    }
+}
+
 impl ActorInner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for a free slot (at most `timeout`), then takes an idle instance or starts
-    /// one. The permit stays with the caller for the length of the call.
-    async fn acquire(
-        &self,
-        operation: &str,
-        timeout: Duration,
-    ) -> Result<(Instance, OwnedSemaphorePermit), CallError> {
+    /// one. The slot stays with the checkout for the length of the call.
+    async fn acquire(&self, operation: &str, timeout: Duration) -> Result<Checkout<'_>, CallError> {
         let busy = || CallError::Busy {
             actor: self.spec.id.to_string(),
             max_instances: self.spec.options.max_instances.max(1),
@@ -232,24 +258,24 @@ impl ActorInner {
                 }
             },
         };
-        let idle = {
-            let mut pool = self.lock();
-            let idle = pool.idle.pop();
-            if idle.is_none() {
-                pool.live += 1;
+        let idle = self.lock().idle.pop();
+        let instance = match idle {
+            Some(instance) => instance,
+            None => {
+                // Counted once it exists, so a start cancelled halfway leaves no trace.
+                let instance = self
+                    .instantiate()
+                    .await
+                    .map_err(|e| self.instantiate_error(e))?;
+                self.lock().live += 1;
+                instance
             }
-            idle
         };
-        if let Some(instance) = idle {
-            return Ok((instance, slot));
-        }
-        match self.instantiate().await {
-            Ok(instance) => Ok((instance, slot)),
-            Err(e) => {
-                self.release(None);
-                Err(self.instantiate_error(e))
-            }
-        }
+        Ok(Checkout {
+            inner: self,
+            instance: Some(instance),
+            _slot: slot,
+        })
     }
 
     /// Returns an instance to the pool, or forgets a broken one.
