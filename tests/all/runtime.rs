@@ -21,6 +21,15 @@ fn load(name: &str, options: ActorOptions) -> nimbus_runtime::Actor {
     runtime().load_actor(&signed_actor(name), options).unwrap()
 }
 
+/// One instance with a call deadline of `timeout`: what the deadline tests need.
+fn one_instance(timeout: Duration) -> ActorOptions {
+    ActorOptions {
+        max_instances: 1,
+        call_timeout: Some(timeout),
+        ..ActorOptions::default()
+    }
+}
+
 fn echo_host(call: HostCall<'_>) -> Result<Vec<u8>, HostCallError> {
     if call.operation == "Fail" {
         return Err("provider said no".into());
@@ -148,14 +157,7 @@ fn trapped_instance_is_discarded_and_the_next_call_works() {
 
 #[test]
 fn endless_loop_is_stopped_at_the_deadline() {
-    let actor = load(
-        "echo",
-        ActorOptions {
-            max_instances: 1,
-            call_timeout: Some(Duration::from_millis(200)),
-            ..ActorOptions::default()
-        },
-    );
+    let actor = load("echo", one_instance(Duration::from_millis(200)));
     match actor.call_blocking("Loop", b"") {
         Err(error @ CallError::DeadlineExceeded { .. }) => {
             assert!(
@@ -173,16 +175,11 @@ fn endless_loop_is_stopped_at_the_deadline() {
 #[tokio::test(flavor = "current_thread")]
 async fn endless_loop_does_not_starve_other_calls_on_its_thread() {
     let runtime = runtime();
-    let options = |timeout_ms| ActorOptions {
-        max_instances: 1,
-        call_timeout: Some(Duration::from_millis(timeout_ms)),
-        ..ActorOptions::default()
-    };
     let looping = runtime
-        .load_actor(&signed_actor("echo"), options(3_000))
+        .load_actor(&signed_actor("echo"), one_instance(Duration::from_secs(3)))
         .unwrap();
     let other = runtime
-        .load_actor(&signed_actor("echo"), options(3_000))
+        .load_actor(&signed_actor("echo"), one_instance(Duration::from_secs(3)))
         .unwrap();
     let looping = tokio::spawn(async move { looping.call("Loop", b"").await });
     // Let the loop start running first.
@@ -205,14 +202,7 @@ async fn endless_loop_does_not_starve_other_calls_on_its_thread() {
 /// instance with it: it is discarded, not returned half-way through a call.
 #[tokio::test(flavor = "current_thread")]
 async fn a_call_cancelled_midway_discards_its_instance() {
-    let actor = load(
-        "echo",
-        ActorOptions {
-            max_instances: 1,
-            call_timeout: Some(Duration::from_secs(5)),
-            ..ActorOptions::default()
-        },
-    );
+    let actor = load("echo", one_instance(Duration::from_secs(5)));
     assert_eq!(actor.live_instances(), 1);
     let gave_up = tokio::time::timeout(Duration::from_millis(100), actor.call("Loop", b"")).await;
     assert!(gave_up.is_err(), "the loop answered: {gave_up:?}");

@@ -103,10 +103,9 @@ pub(crate) struct StoreData {
 
 impl StoreData {
     /// Starts a guest call: sets the request and clears every other slot.
-    pub fn begin_call(&mut self, operation: &str, request: &[u8], deadline: Instant) {
+    pub fn begin_call(&mut self, operation: &str, request: &[u8]) {
         self.call.begin(operation, request);
         self.limits.memory_limit_hit = false;
-        self.deadline = deadline;
     }
 }
 

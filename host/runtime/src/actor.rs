@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nimbus_core::claims::{Actor as ActorClaims, Token};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::{InstancePre, Store, Trap, TypedFunc, UpdateDeadline};
 
 use crate::abi::{CallState, Limits, StoreData};
@@ -58,7 +58,7 @@ struct ActorInner {
     timeout: Duration,
     pool: Mutex<Pool>,
     /// One permit per instance that may run at once (`max_instances`).
-    slots: Arc<Semaphore>,
+    slots: Semaphore,
 }
 
 #[derive(Default)]
@@ -87,7 +87,7 @@ impl Actor {
             .options
             .call_timeout
             .unwrap_or(spec.runtime.config.default_call_timeout);
-        let slots = Arc::new(Semaphore::new(spec.options.max_instances.max(1)));
+        let slots = Semaphore::new(spec.options.max_instances.max(1));
         let inner = Arc::new(ActorInner {
             spec,
             timeout,
@@ -180,32 +180,38 @@ impl Actor {
     ) -> Result<Vec<u8>, CallError> {
         let inner = &self.inner;
         let span = tracing::trace_span!("actor_call", actor = %inner.spec.id, operation);
-        let mut checkout =
-            tracing::Instrument::instrument(inner.acquire(operation, timeout), span.clone())
-                .await?;
-        let Some(instance) = checkout.instance.as_mut() else {
-            return Err(CallError::Instantiate {
-                actor: inner.spec.id.to_string(),
-                message: "the instance pool handed out an empty checkout".into(),
-            });
+        let call = async {
+            let mut checkout = inner.acquire(operation, timeout).await?;
+            let Some(instance) = checkout.instance.as_mut() else {
+                return Err(CallError::Instantiate {
+                    actor: inner.spec.id.to_string(),
+                    message: "the instance pool handed out an empty checkout".into(),
+                });
+            };
+            let outcome = inner.run(instance, operation, payload, timeout).await;
+            let reusable = !matches!(
+                outcome,
+                Err(CallError::Trapped { .. }
+                    | CallError::DeadlineExceeded { .. }
+                    | CallError::MemoryLimit { .. })
+            );
+            checkout.finish(reusable);
+            outcome
         };
-        let outcome =
-            tracing::Instrument::instrument(inner.run(instance, operation, payload, timeout), span)
-                .await;
-        let reusable = !matches!(
-            outcome,
-            Err(CallError::Trapped { .. }
-                | CallError::DeadlineExceeded { .. }
-                | CallError::MemoryLimit { .. })
-        );
-        checkout.finish(reusable);
-        outcome
+        tracing::Instrument::instrument(call, span).await
     }
 }
 
 enum InstantiateError {
     Load(LoadError),
     Call(CallError),
+}
+
+/// Gives the guest code about to run `timeout` from now: the epoch callback set up in
+/// `instantiate` checks the deadline at the next tick and every tick after.
+fn arm_deadline(store: &mut Store<StoreData>, timeout: Duration) {
+    store.data_mut().deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
 }
 
 /// An instance taken from the pool for one call, with its slot. Dropped without
@@ -215,7 +221,7 @@ enum InstantiateError {
 struct Checkout<'a> {
     inner: &'a ActorInner,
     instance: Option<Instance>,
-    _slot: OwnedSemaphorePermit,
+    _slot: SemaphorePermit<'a>,
 }
 
 impl Checkout<'_> {
@@ -247,10 +253,9 @@ impl ActorInner {
             max_instances: self.spec.options.max_instances.max(1),
             timeout: self.timeout,
         };
-        let slot = match self.slots.clone().try_acquire_owned() {
+        let slot = match self.slots.try_acquire() {
             Ok(slot) => slot,
-            Err(_) => match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await
-            {
+            Err(_) => match tokio::time::timeout(timeout, self.slots.acquire()).await {
                 Ok(Ok(slot)) => slot,
                 _ => {
                     tracing::debug!(actor = %self.spec.id, operation, "no free instance");
@@ -332,7 +337,7 @@ impl ActorInner {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store.set_epoch_deadline(1);
+        arm_deadline(&mut store, self.timeout);
         let instance = spec.pre.instantiate_async(&mut store).await.map_err(|e| {
             InstantiateError::Call(CallError::Instantiate {
                 actor: spec.id.to_string(),
@@ -347,8 +352,7 @@ impl ActorInner {
             let Ok(func) = func.typed::<(), ()>(&store) else {
                 continue;
             };
-            store.data_mut().deadline = Instant::now() + self.timeout;
-            store.set_epoch_deadline(1);
+            arm_deadline(&mut store, self.timeout);
             if let Err(error) = func.call_async(&mut store, ()).await {
                 if matches!(error.downcast_ref::<wasmtime_wasi::I32Exit>(), Some(exit) if exit.0 == 0)
                 {
@@ -384,10 +388,8 @@ impl ActorInner {
             });
         };
         let store = &mut instance.store;
-        store
-            .data_mut()
-            .begin_call(operation, payload, Instant::now() + timeout);
-        store.set_epoch_deadline(1);
+        store.data_mut().begin_call(operation, payload);
+        arm_deadline(store, timeout);
         let result = instance
             .guest_call
             .call_async(&mut *store, (op_len, len))
