@@ -11,7 +11,7 @@
 #
 # Installs wrk (Debian package `wrk`) when missing, builds the provider binaries and the
 # bench in release (slow the first time: wasmtime), then runs it. nats-server comes from
-# scripts/setup.sh (or NATS_SERVER).
+# `scripts/setup.sh lattice` (or NATS_SERVER).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,7 +2,7 @@
 # Runs the browser tests (headless Debian chromium via playwright-core) and prints one
 # summary line, `browser: N passed, M failed`. Needs target/debug/wash
 # (`cargo build -p wash-cli`), the actors (`bash scripts/build-actors.sh`) and
-# /usr/bin/chromium (scripts/setup.sh installs it and runs `npm ci` here).
+# /usr/bin/chromium (`scripts/setup.sh test` installs it and runs `npm ci` here).
 # The screenshot lands in tests/artifacts/petclinic.png.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -45,6 +45,10 @@ pub struct DeployArgs {
     /// Keys directory for signing keys (default $WASH_KEYS or ~/.wash/keys).
     #[arg(long, env = "WASH_KEYS")]
     pub keys_dir: Option<PathBuf>,
+    /// Deploy even onto hosts that do not trust each other's cluster keys (only for
+    /// lattices whose hosts run with invocation signing off).
+    #[arg(long)]
+    pub allow_untrusted_hosts: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,6 +88,23 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
         .get_hosts()
         .await
         .context("failed to list the lattice's hosts")?;
+    let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
+    let refusals = trust_gaps(&hosts);
+    if !refusals.is_empty() && !args.allow_untrusted_hosts {
+        bail!(
+            "the lattice's hosts do not trust each other, so an app spread over them fails at its first call between hosts:\n  {}\nstart them with one lattice key (`wash lattice key export` on one machine, `wash lattice key import` on the others, then restart), or pass --allow-untrusted-hosts if they run with signing off",
+            refusals.join("\n  ")
+        );
+    }
+    if let Some(ours) = crate::lattice::stored_public_key(&keys_dir, ctl.lattice()) {
+        for h in hosts.iter().filter(|h| !trusts(h, &ours)) {
+            eprintln!(
+                "warning: host {} does not trust this machine's cluster key {ours} for lattice `{}`; `wash call` from here will be refused",
+                h.id,
+                ctl.lattice()
+            );
+        }
+    }
     let wait = Duration::from_secs(args.wait_secs);
     let mut placer = Placer::new(hosts);
     let mut report = DeployReport {
@@ -138,7 +159,6 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
             keys::sanitize_key_name(&manifest.name)
         )),
     };
-    let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
     let mut actor_ids = BTreeMap::new();
     for spec in &manifest.actors {
         let host = placer.place(&spec.name, &spec.host_labels)?;
@@ -214,6 +234,31 @@ async fn deploy(args: DeployArgs, output: OutputFormat) -> anyhow::Result<()> {
     }
 
     output.print(|| deploy_text(&report), &report)
+}
+
+/// Whether `host` accepts invocations signed by cluster key `issuer`. A host that does not
+/// publish its trusted keys (an older host) is given the benefit of the doubt.
+fn trusts(host: &HostInfo, issuer: &str) -> bool {
+    match &host.cluster_issuers {
+        Some(list) => host.issuer == issuer || list.split(',').any(|k| k.trim() == issuer),
+        None => true,
+    }
+}
+
+/// Every pair of hosts where one refuses the other's invocations, as readable lines.
+fn trust_gaps(hosts: &[HostInfo]) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for receiver in hosts {
+        for sender in hosts.iter().filter(|s| s.id != receiver.id) {
+            if !sender.issuer.is_empty() && !trusts(receiver, &sender.issuer) {
+                gaps.push(format!(
+                    "host {} refuses host {} (signs with {})",
+                    receiver.id, sender.id, sender.issuer
+                ));
+            }
+        }
+    }
+    gaps
 }
 
 /// Chooses hosts: among those whose labels include the wanted ones, round-robin.
@@ -296,4 +341,40 @@ fn deploy_text(report: &DeployReport) -> String {
     }
     text.push_str(&format!("\n  {} link(s) put", report.links.len()));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: &str, issuer: &str, trusted: Option<&str>) -> HostInfo {
+        HostInfo {
+            id: id.to_string(),
+            issuer: issuer.to_string(),
+            cluster_issuers: trusted.map(str::to_string),
+            ..HostInfo::default()
+        }
+    }
+
+    #[test]
+    fn hosts_with_one_key_have_no_trust_gap() {
+        let hosts = [
+            host("N1", "C1", Some("C1")),
+            host("N2", "C1", Some("C1,C2")),
+        ];
+        assert!(trust_gaps(&hosts).is_empty());
+    }
+
+    #[test]
+    fn each_refusing_direction_is_reported() {
+        let hosts = [
+            host("N1", "C1", Some("C1")),
+            host("N2", "C2", Some("C2,C1")),
+            host("N3", "C1", None),
+        ];
+        assert_eq!(
+            trust_gaps(&hosts),
+            vec!["host N1 refuses host N2 (signs with C2)".to_string()]
+        );
+    }
 }

@@ -43,7 +43,8 @@ pub struct CallArgs {
     /// Directory a WASI actor sees as `/` (none by default).
     #[arg(long, value_name = "DIR", requires = "wasm")]
     wasi_dir: Option<PathBuf>,
-    /// Cluster seed (`SC...`) the lattice's hosts trust, to sign the invocation with.
+    /// Cluster seed (`SC...`) the lattice's hosts trust, to sign the invocation with
+    /// (default: the lattice's key in the keys directory; see `wash lattice key`).
     #[arg(
         long,
         value_name = "SEED",
@@ -51,6 +52,9 @@ pub struct CallArgs {
         hide_env_values = true
     )]
     cluster_seed: Option<String>,
+    /// Keys directory holding the lattice's cluster key (default $WASH_KEYS or ~/.wash/keys).
+    #[arg(long, env = "WASH_KEYS")]
+    keys_dir: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -141,14 +145,26 @@ fn run_lattice(
                 args.connect.lattice
             )
         };
+        let keys_dir = crate::keys::keys_dir(args.keys_dir.clone())?;
+        let (seed, source) = crate::lattice::cluster_seed(
+            args.cluster_seed.as_deref(),
+            &keys_dir,
+            &args.connect.lattice,
+        )?;
         let actor_id = ctl.resolve_actor(actor).await.with_context(failed)?;
-        let seed = args.cluster_seed.as_deref();
-        let response = match ctl.call_actor(&actor_id, operation, payload, seed).await {
+        let response = match ctl
+            .call_actor(&actor_id, operation, payload, Some(&seed))
+            .await
+        {
             Ok(response) => response,
-            Err(e @ CtlError::Invocation { .. }) if seed.is_none() => {
+            Err(e @ CtlError::Invocation { .. }) => {
+                let public = nimbus_core::keys::KeyPair::from_seed(&seed)
+                    .map(|k| k.public_key())
+                    .unwrap_or_default();
                 return Err(anyhow::Error::new(e).context(format!(
-                    "{}; no --cluster-seed was given: hosts that sign invocations only accept calls signed with their cluster seed (--cluster-seed or WASH_CLUSTER_SEED)",
-                    failed()
+                    "{}; the call was signed with cluster key {public} ({})",
+                    failed(),
+                    source.describe()
                 )));
             }
             Err(e) => return Err(anyhow::Error::new(e).context(failed())),

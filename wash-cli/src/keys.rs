@@ -174,7 +174,8 @@ pub fn keys_dir(dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".wash").join("keys"))
 }
 
-fn key_path(dir: &Path, name: &str) -> PathBuf {
+/// The file of key `name` in `dir`.
+pub(crate) fn key_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.{KEY_EXTENSION}"))
 }
 
@@ -331,7 +332,29 @@ pub fn load_or_generate(
 /// private temporary file first and then hard-linked into place, so a concurrent `wash`
 /// (two hosts started at once) either wins or finds a complete file: returns `false` when
 /// another process created `path` first.
-fn store_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<bool> {
+pub(crate) fn store_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<bool> {
+    let tmp = write_private_temp(dir, path, kp)?;
+    let linked = match fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("failed to create key file {}", path.display())),
+    };
+    let _ = fs::remove_file(&tmp);
+    linked
+}
+
+/// Replaces the seed file `path` with `kp` in one step (a reader sees the old or the new
+/// key, never a partial file).
+pub(crate) fn replace_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<()> {
+    let tmp = write_private_temp(dir, path, kp)?;
+    fs::rename(&tmp, path).with_context(|| {
+        let _ = fs::remove_file(&tmp);
+        format!("failed to replace key file {}", path.display())
+    })
+}
+
+/// Writes `kp`'s seed to a fresh 0600 temporary file next to `path` (synced) and returns it.
+fn write_private_temp(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<PathBuf> {
     create_private_dir(dir)?;
     let seed = kp.seed().context("failed to encode the seed")?;
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -354,13 +377,11 @@ fn store_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<bool> {
             file.sync_all()
         })
         .with_context(|| format!("failed to write key file {}", tmp.display()));
-    let linked = written.and_then(|()| match fs::hard_link(&tmp, path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("failed to create key file {}", path.display())),
-    });
-    let _ = fs::remove_file(&tmp);
-    linked
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ mod ctl;
 #[path = "gen.rs"]
 mod generate;
 mod keys;
+mod lattice;
 mod output;
 mod up;
 
@@ -47,6 +48,9 @@ enum Command {
     /// Deploy app manifests onto a running lattice.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// The lattice's cluster key: show it, export it, import it on another machine.
+    #[command(subcommand)]
+    Lattice(lattice::LatticeCommand),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Ctl(args) => ctl::run(args, cli.output),
         Command::Up(args) => up::run(args, cli.output),
         Command::App(cmd) => app::run(cmd, cli.output),
+        Command::Lattice(cmd) => lattice::run(cmd, cli.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

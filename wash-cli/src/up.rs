@@ -47,9 +47,20 @@ pub struct UpArgs {
     /// A host label, `KEY=VALUE`; repeatable.
     #[arg(long = "label", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
-    /// Cluster seed (`SC...`) shared by the lattice's hosts to sign and trust invocations.
-    #[arg(long, env = "WASH_CLUSTER_SEED")]
+    /// Cluster seed (`SC...`) shared by the lattice's hosts to sign and trust invocations
+    /// (default: the lattice's key in the keys directory, created on first use; see
+    /// `wash lattice key`).
+    #[arg(long, env = "WASH_CLUSTER_SEED", hide_env_values = true)]
     pub cluster_seed: Option<String>,
+    /// Also trust invocations signed by this cluster public key (`C...`), e.g. another
+    /// lattice's during a key change; repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "cluster-issuer",
+        env = "WASH_CLUSTER_ISSUERS",
+        value_delimiter = ',',
+        value_name = "PUBLIC_KEY"
+    )]
+    pub cluster_issuers: Vec<String>,
     /// Keys directory for signing keys (default $WASH_KEYS or ~/.wash/keys).
     #[arg(long, env = "WASH_KEYS")]
     pub keys_dir: Option<PathBuf>,
@@ -75,6 +86,10 @@ struct UpReport {
     host_id: String,
     mode: String,
     lattice: String,
+    /// The cluster public key this host signs with and trusts.
+    cluster_key: String,
+    /// Where that key came from (absent for a standalone host's throwaway key).
+    cluster_key_source: Option<keys::KeySource>,
     app: Option<String>,
     actors: Vec<StartedActor>,
     providers: Vec<StartedProvider>,
@@ -149,8 +164,29 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     if let Some(url) = &nats_url {
         builder = builder.nats(NatsConfig::url(url.clone()));
     }
-    if let Some(seed) = &args.cluster_seed {
-        builder = builder.cluster_seed(seed.clone());
+    // One trust root per lattice: hosts and `wash` on this machine that join the same
+    // lattice sign with (and trust) the lattice's stored key. Standalone hosts sign nothing
+    // that leaves the process, so they keep a throwaway key and create no file.
+    let explicit_seed = args.cluster_seed.as_ref().filter(|s| !s.trim().is_empty());
+    let cluster = match (&nats_url, explicit_seed) {
+        (Some(_), seed) => {
+            let (seed, source) =
+                crate::lattice::cluster_seed(seed.map(String::as_str), &keys_dir, &args.lattice)?;
+            builder = builder.cluster_seed(seed);
+            Some(source)
+        }
+        (None, Some(seed)) => {
+            builder = builder.cluster_seed(seed.clone());
+            Some(keys::KeySource::Given)
+        }
+        (None, None) => None,
+    };
+    for issuer in &args.cluster_issuers {
+        let issuer = issuer.trim();
+        nimbus_core::keys::parse_public_key_of_kind(issuer, KeyKind::Cluster).with_context(|| {
+            format!("--cluster-issuer `{issuer}` is not a cluster public key (C...); `wash lattice key show` prints one")
+        })?;
+        builder = builder.cluster_issuer(issuer.to_string());
     }
     if args.providers_out_of_process && nats_url.is_none() {
         bail!("--providers-out-of-process needs a lattice: add --nats-url URL or --nats-server");
@@ -209,6 +245,8 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         }
         .to_string(),
         lattice: host.lattice().to_string(),
+        cluster_key: host.cluster_public_key(),
+        cluster_key_source: cluster,
         app: manifest.as_ref().map(|m| m.name.clone()),
         actors: Vec::new(),
         providers: Vec::new(),
@@ -420,8 +458,15 @@ fn http_url(values: &BTreeMap<String, String>) -> String {
 fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
     let mut text = match nats_url {
         Some(url) => format!(
-            "host {} joined lattice `{}` at {url}",
-            report.host_id, report.lattice
+            "host {} joined lattice `{}` at {url}\ncluster key {} ({})",
+            report.host_id,
+            report.lattice,
+            report.cluster_key,
+            report
+                .cluster_key_source
+                .as_ref()
+                .map(keys::KeySource::describe)
+                .unwrap_or_default()
         ),
         None => format!("host {} running standalone (no NATS)", report.host_id),
     };
@@ -488,7 +533,7 @@ struct LocalNatsServer {
 impl LocalNatsServer {
     fn start(port: u16) -> anyhow::Result<Self> {
         let binary = find_nats_server().context(
-            "failed to find nats-server: install it (scripts/setup.sh does) or use --nats-url",
+            "failed to find nats-server: install it (`scripts/setup.sh lattice` does) or use --nats-url",
         )?;
         let store = tempfile::tempdir().context("failed to create a JetStream store directory")?;
         let child = Command::new(&binary)

@@ -23,6 +23,12 @@ async fn wash(nats: &str, lattice: &str, args: &[&str], env: &[(&str, &str)]) ->
     cmd.args(args)
         .args(["--nats-url", nats, "--lattice", lattice])
         .env("WASH_CACHE", &cache)
+        // The lattice's cluster key lives in the keys directory: one per test lattice,
+        // never the runner's own ~/.wash.
+        .env(
+            "WASH_KEYS",
+            std::env::temp_dir().join(format!("nimbus-wash-ctl-test-keys-{lattice}")),
+        )
         .env_remove("WASH_CLUSTER_SEED")
         .env_remove("WASH_NATS_URL")
         .env_remove("WASH_LATTICE")
@@ -242,9 +248,14 @@ async fn ctl_and_call_drive_a_host_end_to_end() {
     assert_eq!(v["operation"], "Echo");
     assert_eq!(v["response"], "hi");
     assert_eq!(v["response_base64"], "aGk=");
-    // Unsigned, or signed by a cluster the host does not trust: the host refuses.
+    // Signed by a cluster key the host does not trust (this test's keys directory has its
+    // own lattice key, not the host's seed): the host refuses, naming the key it saw and
+    // how to trust it.
     let out = wash(&url, lattice, &["call", &actor, "Echo", "--data", "x"], &[]).await;
-    fails(&out, "--cluster-seed");
+    let err = fails(&out, "does not trust");
+    assert!(err.contains("wash lattice key import"), "{err}");
+    let ours = KeyPair::from_seed(&seed).unwrap().public_key();
+    assert!(err.contains(&format!("it trusts {ours}")), "{err}");
     let stranger = KeyPair::generate(KeyKind::Cluster).seed().unwrap();
     let out = wash(
         &url,

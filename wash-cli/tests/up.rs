@@ -1,6 +1,7 @@
 //! `wash up` as a user runs it: a real `wash` process deploying an app manifest
 //! (kvcounter + the built-in HTTP server and key-value providers) in standalone mode,
-//! answering real HTTP, stopping on SIGINT, and keeping file-backed data across restarts.
+//! answering real HTTP, stopping on SIGINT, and keeping file-backed data across restarts;
+//! and several `wash up --nats-url` hosts forming one lattice with no seed passed by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -54,10 +55,18 @@ struct Up {
 impl Up {
     /// Starts `wash up` in `dir` and waits for its "ready" line.
     fn start(dir: &Path) -> (Up, String) {
-        let mut child = wash()
-            .arg("up")
+        let mut cmd = wash();
+        cmd.arg("up")
             .current_dir(dir)
-            .env("WASH_KEYS", dir.join("keys"))
+            .env("WASH_KEYS", dir.join("keys"));
+        Up::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `wash up` command line) and waits for its "ready" line.
+    fn spawn(mut cmd: Command) -> (Up, String) {
+        let mut child = cmd
+            .env_remove("WASH_CLUSTER_SEED")
+            .env_remove("WASH_CLUSTER_ISSUERS")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -211,4 +220,252 @@ fn wash_up_dry_run_prints_json() {
     assert_eq!(json["app"], "counter");
     assert_eq!(json["actors"][0]["name"], "kvcounter");
     assert_eq!(json["links"].as_array().unwrap().len(), 2);
+}
+
+/// `wash` against the lattice `lattice` at `nats`, with keys directory `keys`; returns
+/// stdout, panicking with stderr on failure.
+fn wash_ok(nats: &str, lattice: &str, keys: &Path, args: &[&str]) -> String {
+    let out = wash_at(nats, lattice, keys, args);
+    assert!(
+        out.status.success(),
+        "wash {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn wash_at(nats: &str, lattice: &str, keys: &Path, args: &[&str]) -> std::process::Output {
+    wash()
+        .args(args)
+        .env("WASH_NATS_URL", nats)
+        .env("WASH_LATTICE", lattice)
+        .env("WASH_KEYS", keys)
+        .env_remove("WASH_CLUSTER_SEED")
+        .output()
+        .unwrap()
+}
+
+/// `wash up --nats-url` in its own directory (no manifest there) with keys directory `keys`;
+/// returns the running host and its id.
+fn lattice_host(
+    nats: &str,
+    lattice: &str,
+    keys: &Path,
+    dir: &Path,
+    name: &str,
+) -> (Up, String, String) {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = wash();
+    cmd.args(["up", "--nats-url", nats, "--lattice", lattice, "--label"])
+        .arg(format!("name={name}"))
+        .current_dir(&dir)
+        .env("WASH_KEYS", keys);
+    let (up, text) = Up::spawn(cmd);
+    let host_id = text
+        .split_whitespace()
+        .nth(1)
+        .filter(|id| id.starts_with('N'))
+        .unwrap_or_else(|| panic!("no host id in: {text}"))
+        .to_string();
+    let cluster_key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster key "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no cluster key in: {text}"))
+        .to_string();
+    (up, host_id, cluster_key)
+}
+
+/// The echo fixture signed with call alias `alias`, written to `dir/{alias}.wasm`.
+fn signed_echo(dir: &Path, alias: &str) -> String {
+    use nimbus_core::claims::{self, ActorClaimsParams};
+    use nimbus_core::keys::{KeyKind, KeyPair};
+    let params = ActorClaimsParams {
+        name: Some(alias.into()),
+        call_alias: Some(alias.into()),
+        rev: Some(1),
+        ..ActorClaimsParams::default()
+    };
+    let account = KeyPair::generate(KeyKind::Account);
+    let module = KeyPair::generate(KeyKind::Module);
+    let bytes = claims::sign_actor(
+        &nimbus_tests::actor_wasm("echo"),
+        &params,
+        &account,
+        &module,
+    )
+    .unwrap();
+    let path = dir.join(format!("{alias}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+/// Starts the echo actor `alias` on `host_id` and waits until `wash call` reaches it.
+fn start_echo(nats: &str, lattice: &str, keys: &Path, dir: &Path, host_id: &str, alias: &str) {
+    let path = signed_echo(dir, alias);
+    wash_ok(
+        nats,
+        lattice,
+        keys,
+        &["ctl", "start", "actor", &path, "--host-id", host_id],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let inv = wash_ok(
+            nats,
+            lattice,
+            keys,
+            &["--output", "json", "ctl", "get", "inventory", host_id],
+        );
+        let inv: serde_json::Value = serde_json::from_str(&inv).unwrap();
+        let names: Vec<&str> = inv["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["name"].as_str())
+            .collect();
+        if names.contains(&alias) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "actor {alias} never showed up on {host_id}: {inv}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn hosts_started_without_seed_flags_form_one_lattice_and_strangers_are_refused_by_key() {
+    let nats = nimbus_tests::servers::NatsServer::start();
+    let url = nats.url();
+    let lattice = "firstcontact";
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+
+    // Two hosts started at once, no --cluster-seed: the first to start creates the
+    // lattice's key in the keys directory and both use it.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| lattice_host(&url, lattice, &keys, dir.path(), "a"));
+        let b = s.spawn(|| lattice_host(&url, lattice, &keys, dir.path(), "b"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(a.2, b.2, "both hosts sign with the lattice's one key");
+    let key_file = keys.join(format!("lattice_{lattice}_cluster.nk"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} has mode {mode:o}",
+            key_file.display()
+        );
+    }
+    let shown = wash_ok(
+        &url,
+        lattice,
+        &keys,
+        &["--output", "json", "lattice", "key", "show"],
+    );
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["public_key"], a.2.as_str());
+
+    start_echo(&url, lattice, &keys, dir.path(), &a.1, "first");
+    start_echo(&url, lattice, &keys, dir.path(), &b.1, "second");
+    // `wash call` signs with the same stored key, no flag.
+    assert_eq!(
+        wash_ok(
+            &url,
+            lattice,
+            &keys,
+            &["call", "first", "Echo", "--data", "hi"]
+        ),
+        "hi"
+    );
+    // An actor on host b calls the actor on host a: host b signs, host a trusts it.
+    assert_eq!(
+        wash_ok(
+            &url,
+            lattice,
+            &keys,
+            &[
+                "call",
+                "second",
+                "Forward",
+                "--data",
+                "x\nfirst\nEcho\nacross hosts"
+            ]
+        ),
+        "across hosts"
+    );
+
+    // A host whose machine has another key for the lattice (its own keys directory)
+    // refuses calls signed with ours, naming the key it saw and how to trust it.
+    let other_keys = dir.path().join("other-keys");
+    let mut c = lattice_host(&url, lattice, &other_keys, dir.path(), "c");
+    assert_ne!(c.2, a.2);
+    start_echo(&url, lattice, &other_keys, dir.path(), &c.1, "third");
+    let out = wash_at(
+        &url,
+        lattice,
+        &keys,
+        &["call", "third", "Echo", "--data", "hi"],
+    );
+    assert!(!out.status.success(), "a stranger's call was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("invocation signed by cluster key {}", a.2)),
+        "{err}"
+    );
+    assert!(err.contains(&format!("it trusts {}", c.2)), "{err}");
+    assert!(err.contains("wash lattice key import"), "{err}");
+    assert!(err.contains(&format!("--cluster-issuer {}", a.2)), "{err}");
+
+    // Export here, import there: the other machine now has the lattice's key; a host it
+    // starts afterwards is trusted and trusts us.
+    let exported = wash_ok(
+        &url,
+        lattice,
+        &keys,
+        &["--output", "json", "lattice", "key", "export"],
+    );
+    let exported: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    let seed = exported["seed"].as_str().unwrap().to_string();
+    let refused = wash_at(
+        &url,
+        lattice,
+        &other_keys,
+        &["lattice", "key", "import", &seed],
+    );
+    assert!(
+        !refused.status.success(),
+        "replaced a different key without --force"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    wash_ok(
+        &url,
+        lattice,
+        &other_keys,
+        &["lattice", "key", "import", "--force", &seed],
+    );
+    assert!(c.0.interrupt().success());
+    c = lattice_host(&url, lattice, &other_keys, dir.path(), "c");
+    assert_eq!(c.2, a.2, "the restarted host uses the imported key");
+    start_echo(&url, lattice, &other_keys, dir.path(), &c.1, "third");
+    assert_eq!(
+        wash_ok(
+            &url,
+            lattice,
+            &keys,
+            &["call", "third", "Echo", "--data", "welcome"]
+        ),
+        "welcome"
+    );
+
+    assert!(c.0.interrupt().success());
+    assert!(b.0.interrupt().success());
+    assert!(a.0.interrupt().success());
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_nats::RequestErrorKind;
 use futures_util::StreamExt;
-use nimbus_core::claims::{ExpectedInvocation, sign_invocation, verify_invocation};
+use nimbus_core::claims::{ClaimsError, ExpectedInvocation, sign_invocation, verify_invocation};
 use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -214,7 +214,19 @@ impl HostInner {
         };
         verify_invocation(&inv.encoded_claims, &expected, &self.cluster_issuers)
             .map(|_| ())
-            .map_err(InvocationError::claims_invalid)
+            .map_err(|e| match e {
+                ClaimsError::UntrustedIssuer { issuer } => {
+                    let reason = untrusted_cluster_key(
+                        &issuer,
+                        &self.id,
+                        &self.config.lattice,
+                        &self.cluster_issuers,
+                    );
+                    tracing::warn!(origin = %origin_url, "{reason}");
+                    InvocationError::claims_invalid(reason)
+                }
+                other => InvocationError::claims_invalid(other),
+            })
     }
 }
 
@@ -285,4 +297,16 @@ pub(crate) async fn serve(
         stop: Some(stop_tx),
         task,
     }))
+}
+
+/// What a host says when an invocation is signed by a cluster key it does not trust:
+/// which key it saw, which it trusts, and the two ways to make them agree.
+fn untrusted_cluster_key(issuer: &str, host_id: &str, lattice: &str, trusted: &[String]) -> String {
+    format!(
+        "invocation signed by cluster key {issuer}, which host {host_id} of lattice `{lattice}` does not trust (it trusts {}). \
+         If {issuer} is this lattice's key, give this machine its seed: run `wash lattice key export --lattice {lattice}` \
+         where the key lives and `wash lattice key import --lattice {lattice} SEED` here, then restart the host; \
+         or start the host with `--cluster-issuer {issuer}` to trust it as well",
+        trusted.join(", ")
+    )
 }

@@ -1,0 +1,295 @@
+//! `wash lattice key`: the lattice's cluster key, the one trust root its hosts share.
+//!
+//! Hosts sign the invocations they send with a cluster key (`SC...`) and accept only
+//! invocations signed by keys they trust. A lattice refuses itself if every host makes its
+//! own key, so the key is kept per lattice in the keys directory
+//! (`lattice_{LATTICE}_cluster.nk`, 0600, created on first use): every `wash up`, `wash
+//! call` and `wash app deploy` on this machine that joins lattice `LATTICE` uses it without
+//! a flag. Hosts on other machines get the same key with `wash lattice key export` here and
+//! `wash lattice key import` there. `--cluster-seed` / `WASH_CLUSTER_SEED` still win over
+//! the stored key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use nimbus_core::keys::{KeyKind, KeyPair};
+use serde::Serialize;
+
+use crate::keys::{self, KeySource};
+use crate::output::OutputFormat;
+
+/// `wash lattice ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LatticeCommand {
+    /// Show, export or import the lattice's cluster key (the key its hosts sign
+    /// invocations with and trust).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `wash lattice key ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Print the lattice's cluster public key and where it is stored (creates the key if
+    /// this machine has none yet).
+    Show(KeyArgs),
+    /// Print the lattice's cluster seed, to import on another machine (creates the key if
+    /// this machine has none yet). The seed is a secret: whoever has it can call actors.
+    Export(KeyArgs),
+    /// Store a cluster seed exported on another machine as this machine's key of the
+    /// lattice; hosts started afterwards sign with it and trust it.
+    Import(ImportArgs),
+}
+
+/// Which lattice, and where its key lives.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// The lattice prefix.
+    #[arg(long, env = "WASH_LATTICE", default_value = "default")]
+    pub lattice: String,
+    /// Keys directory (default $WASH_KEYS or ~/.wash/keys).
+    #[arg(long, env = "WASH_KEYS")]
+    pub keys_dir: Option<PathBuf>,
+}
+
+/// Arguments of `wash lattice key import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The cluster seed (`SC...`); `-` reads it from stdin.
+    pub seed: String,
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Replace a different key this machine already has for the lattice (hosts still
+    /// running with the old key must be restarted).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Serialize)]
+struct KeyReport {
+    lattice: String,
+    public_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<String>,
+    #[serde(flatten)]
+    source: KeySource,
+}
+
+/// Runs `wash lattice ...`.
+pub fn run(cmd: LatticeCommand, output: OutputFormat) -> anyhow::Result<()> {
+    let LatticeCommand::Key(cmd) = cmd;
+    match cmd {
+        KeyCommand::Show(args) => {
+            let (key, source) = stored_cluster_key(&args)?;
+            let report = KeyReport {
+                lattice: args.lattice.clone(),
+                public_key: key.public_key(),
+                seed: None,
+                source,
+            };
+            output.print(
+                || {
+                    format!(
+                        "lattice `{}` cluster key {} ({})",
+                        report.lattice,
+                        report.public_key,
+                        report.source.describe()
+                    )
+                },
+                &report,
+            )
+        }
+        KeyCommand::Export(args) => {
+            let (key, source) = stored_cluster_key(&args)?;
+            let seed = key.seed().context("failed to encode the cluster seed")?;
+            let report = KeyReport {
+                lattice: args.lattice.clone(),
+                public_key: key.public_key(),
+                seed: Some(seed.clone()),
+                source,
+            };
+            output.print(
+                || {
+                    format!(
+                        "{seed}\n# cluster key {} of lattice `{}`; on another machine run:\n#   wash lattice key import --lattice {} {seed}",
+                        report.public_key, report.lattice, report.lattice
+                    )
+                },
+                &report,
+            )
+        }
+        KeyCommand::Import(args) => {
+            let seed = if args.seed == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("failed to read the seed from stdin")?;
+                text
+            } else {
+                args.seed.clone()
+            };
+            let dir = keys::keys_dir(args.key.keys_dir.clone())?;
+            let (key, source) = import(&dir, &args.key.lattice, seed.trim(), args.force)?;
+            let report = KeyReport {
+                lattice: args.key.lattice.clone(),
+                public_key: key.public_key(),
+                seed: None,
+                source,
+            };
+            output.print(
+                || {
+                    format!(
+                        "lattice `{}` now uses cluster key {} ({}); restart this machine's hosts of the lattice to use it",
+                        report.lattice,
+                        report.public_key,
+                        report.source.describe()
+                    )
+                },
+                &report,
+            )
+        }
+    }
+}
+
+fn stored_cluster_key(args: &KeyArgs) -> anyhow::Result<(KeyPair, KeySource)> {
+    let dir = keys::keys_dir(args.keys_dir.clone())?;
+    keys::load_or_generate(&dir, &key_name(&args.lattice), KeyKind::Cluster)
+}
+
+/// The name of a lattice's cluster key in the keys directory.
+pub fn key_name(lattice: &str) -> String {
+    format!("lattice_{}_cluster", keys::sanitize_key_name(lattice))
+}
+
+/// The cluster seed a command joining `lattice` signs with: `explicit` (`--cluster-seed`,
+/// `WASH_CLUSTER_SEED`) when given, else the lattice's key from the keys directory,
+/// created there on first use.
+pub fn cluster_seed(
+    explicit: Option<&str>,
+    keys_dir: &Path,
+    lattice: &str,
+) -> anyhow::Result<(String, KeySource)> {
+    // An empty value (`WASH_CLUSTER_SEED=` in a compose file) means "not given".
+    if let Some(seed) = explicit.filter(|s| !s.trim().is_empty()) {
+        let key = KeyPair::from_seed_of_kind(seed.trim(), KeyKind::Cluster).context(
+            "the cluster seed is not usable: give the SC... seed of the lattice (--cluster-seed / WASH_CLUSTER_SEED), or neither to use the stored lattice key",
+        )?;
+        let seed = key.seed().context("failed to encode the cluster seed")?;
+        return Ok((seed, KeySource::Given));
+    }
+    let (key, source) = keys::load_or_generate(keys_dir, &key_name(lattice), KeyKind::Cluster)
+        .with_context(|| format!("failed to load the cluster key of lattice `{lattice}`"))?;
+    let seed = key.seed().context("failed to encode the cluster seed")?;
+    Ok((seed, source))
+}
+
+/// The public key of this machine's stored key of `lattice`, if it has one (nothing is
+/// created).
+pub fn stored_public_key(keys_dir: &Path, lattice: &str) -> Option<String> {
+    let path = keys::key_path(keys_dir, &key_name(lattice));
+    keys::read_seed_file(&path).ok().map(|k| k.public_key())
+}
+
+/// Stores `seed` as the key of `lattice`. The same key again is a no-op; a different key
+/// replaces the stored one only with `force`, because hosts and callers still using the
+/// old one would stop trusting each other.
+fn import(
+    dir: &Path,
+    lattice: &str,
+    seed: &str,
+    force: bool,
+) -> anyhow::Result<(KeyPair, KeySource)> {
+    let key = KeyPair::from_seed_of_kind(seed, KeyKind::Cluster).context(
+        "not a cluster seed: give the SC... seed that `wash lattice key export` printed",
+    )?;
+    let name = key_name(lattice);
+    let path = keys::key_path(dir, &name);
+    if path.exists() {
+        let existing = keys::read_seed_file(&path)?;
+        if existing.public_key() == key.public_key() {
+            return Ok((
+                key,
+                KeySource::Stored {
+                    path: path.display().to_string(),
+                },
+            ));
+        }
+        if !force {
+            bail!(
+                "this machine already has cluster key {} for lattice `{lattice}` ({}); pass --force to replace it with {} (then restart the hosts here)",
+                existing.public_key(),
+                path.display(),
+                key.public_key()
+            );
+        }
+        keys::replace_seed(dir, &path, &key)?;
+    } else if !keys::store_seed(dir, &path, &key)? {
+        bail!(
+            "another process created {} a moment ago; run the import again",
+            path.display()
+        );
+    }
+    Ok((
+        key,
+        KeySource::Generated {
+            path: path.display().to_string(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn one_key_per_lattice_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        let (first, source) = cluster_seed(None, &keys, "default").unwrap();
+        assert!(matches!(source, KeySource::Generated { .. }));
+        let (again, source) = cluster_seed(None, &keys, "default").unwrap();
+        assert_eq!(first, again);
+        assert!(matches!(source, KeySource::Stored { .. }));
+        let (other, _) = cluster_seed(None, &keys, "staging").unwrap();
+        assert_ne!(first, other, "each lattice has its own key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let file = keys.join(format!("{}.nk", key_name("default")));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+            let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        }
+        let given = KeyPair::generate(KeyKind::Cluster).seed().unwrap();
+        let (used, source) = cluster_seed(Some(&given), &keys, "default").unwrap();
+        assert_eq!(used, given, "an explicit seed wins");
+        assert!(matches!(source, KeySource::Given));
+        let wrong = KeyPair::generate(KeyKind::Account).seed().unwrap();
+        assert!(cluster_seed(Some(&wrong), &keys, "default").is_err());
+    }
+
+    #[test]
+    fn import_refuses_to_replace_a_different_key_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, _) = cluster_seed(None, dir.path(), "default").unwrap();
+        let theirs = KeyPair::generate(KeyKind::Cluster);
+        let seed = theirs.seed().unwrap();
+        let err = import(dir.path(), "default", &seed, false).unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err:#}");
+        assert_eq!(cluster_seed(None, dir.path(), "default").unwrap().0, mine);
+        // The same key again is fine; --force replaces.
+        import(dir.path(), "default", &mine, false).unwrap();
+        import(dir.path(), "default", &seed, true).unwrap();
+        assert_eq!(cluster_seed(None, dir.path(), "default").unwrap().0, seed);
+        assert_eq!(
+            stored_public_key(dir.path(), "default"),
+            Some(theirs.public_key())
+        );
+        // A seed of another kind is refused with what to give instead.
+        let account = KeyPair::generate(KeyKind::Account).seed().unwrap();
+        let err = import(dir.path(), "other", &account, false).unwrap_err();
+        assert!(err.to_string().contains("SC..."), "{err:#}");
+        assert_eq!(stored_public_key(dir.path(), "other"), None);
+    }
+}
