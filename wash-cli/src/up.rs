@@ -39,7 +39,9 @@ pub struct UpArgs {
     #[arg(long, env = "WASH_NATS_URL")]
     pub nats_url: Option<String>,
     /// Start a local nats-server (JetStream on) on this port and join it.
-    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "4222", conflicts_with = "nats_url")]
+    /// (`--nats-url` / `WASH_NATS_URL` may name that same server, so an exported
+    /// `WASH_NATS_URL` does not get in the way.)
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "4222")]
     pub nats_server: Option<u16>,
     /// The lattice prefix (lattice mode).
     #[arg(long, default_value = "default", env = "WASH_LATTICE")]
@@ -148,14 +150,21 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
     let app = manifest.as_ref().map(|m| m.name.as_str()).unwrap_or("wash");
 
+    if let (Some(port), Some(url)) = (args.nats_server, &args.nats_url)
+        && !names_local_port(url, port)
+    {
+        bail!(
+            "--nats-server {port} starts a server at nats://127.0.0.1:{port}, but --nats-url / WASH_NATS_URL says {url}; drop one of them (or make them agree)"
+        );
+    }
     let nats_server = match args.nats_server {
         Some(port) => Some(LocalNatsServer::start(port)?),
         None => None,
     };
-    let nats_url = args
-        .nats_url
-        .clone()
-        .or_else(|| nats_server.as_ref().map(LocalNatsServer::url));
+    let nats_url = match &nats_server {
+        Some(server) => Some(server.url()),
+        None => args.nats_url.clone(),
+    };
 
     let mut builder = Host::builder().lattice(args.lattice.clone());
     for (k, v) in &args.labels {
@@ -523,6 +532,21 @@ async fn wait_for_shutdown() {
     }
 }
 
+/// Whether `url` names the local server on `port` (`nats://127.0.0.1:PORT`, `localhost`).
+fn names_local_port(url: &str, port: u16) -> bool {
+    let rest = url
+        .strip_prefix("nats://")
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    match rest.rsplit_once(':') {
+        Some((host, p)) => {
+            p.parse::<u16>() == Ok(port) && matches!(host, "127.0.0.1" | "localhost" | "0.0.0.0")
+        }
+        None => false,
+    }
+}
+
 /// A nats-server child process started by `wash up --nats-server`, killed on drop.
 struct LocalNatsServer {
     child: Child,
@@ -587,4 +611,19 @@ fn find_nats_server() -> Option<PathBuf> {
         .into_iter()
         .chain(home.map(|h| h.join(".local/bin/nats-server")))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_url_naming_the_started_server_agrees_with_nats_server() {
+        assert!(names_local_port("nats://127.0.0.1:4222", 4222));
+        assert!(names_local_port("nats://localhost:4222/", 4222));
+        assert!(names_local_port("nats://user:pw@127.0.0.1:4222", 4222));
+        assert!(!names_local_port("nats://127.0.0.1:4223", 4222));
+        assert!(!names_local_port("nats://nats.example:4222", 4222));
+        assert!(!names_local_port("garbage", 4222));
+    }
 }

@@ -301,9 +301,15 @@ fn signed_echo(dir: &Path, alias: &str) -> String {
     path.display().to_string()
 }
 
-/// Starts the echo actor `alias` on `host_id` and waits until `wash call` reaches it.
+/// Starts the echo actor `alias` on `host_id` (signed once, then the same module) and
+/// waits until the host lists it.
 fn start_echo(nats: &str, lattice: &str, keys: &Path, dir: &Path, host_id: &str, alias: &str) {
-    let path = signed_echo(dir, alias);
+    let existing = dir.join(format!("{alias}.wasm"));
+    let path = if existing.exists() {
+        existing.display().to_string()
+    } else {
+        signed_echo(dir, alias)
+    };
     wash_ok(
         nats,
         lattice,
