@@ -376,7 +376,8 @@ fn ok(r: &Response, status: u16, what: &str) -> Value {
     body_json(r, what)
 }
 
-/// Asserts a JSON error `{"error": <text>, "field"?: field}` with `status`; returns the
+/// Asserts a JSON error `{"error": <text>, "field"?: field}` with `status` (a 400 also
+/// has `errors`, whose first entry is that pair; other statuses have none); returns the
 /// error text.
 fn error(r: &Response, status: u16, field: Option<&str>, what: &str) -> String {
     assert_eq!(r.status, status, "{what}: {}", r.text());
@@ -384,7 +385,53 @@ fn error(r: &Response, status: u16, field: Option<&str>, what: &str) -> String {
     let message = body["error"].as_str().unwrap_or_default().to_string();
     assert!(!message.is_empty(), "{what}: no error text in {body}");
     assert_eq!(body["field"].as_str(), field, "{what}: {body}");
+    if status == 400 {
+        let first = (field.map(String::from), message.clone());
+        assert_eq!(errors(r, what)[0], first, "{what}: {body}");
+    } else {
+        assert!(body.get("errors").is_none(), "{what}: {body}");
+    }
     message
+}
+
+/// Asserts a JSON 400 `{"error", "field"?, "errors": [{"field"?, "error"}, ...]}` whose
+/// first `errors` entry is the top-level `error`/`field`; the entries as (field, error).
+fn errors(r: &Response, what: &str) -> Vec<(Option<String>, String)> {
+    assert_eq!(r.status, 400, "{what}: {}", r.text());
+    let body = body_json(r, what);
+    let entries = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no errors list in {body}"));
+    assert!(!entries.is_empty(), "{what}: {body}");
+    let mut top = body.as_object().unwrap().clone();
+    top.remove("errors");
+    assert_eq!(
+        entries[0],
+        Value::Object(top),
+        "{what}: the first entry is not the top-level error"
+    );
+    entries
+        .iter()
+        .map(|e| {
+            let keys: BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+            assert!(
+                keys.is_subset(&BTreeSet::from(["error", "field"])),
+                "{what}: {e}"
+            );
+            let field = e.get("field").map(|f| f.as_str().unwrap().to_string());
+            let message = e["error"].as_str().unwrap_or_default().to_string();
+            assert!(!message.is_empty(), "{what}: {e}");
+            (field, message)
+        })
+        .collect()
+}
+
+/// The fields `errors` names, in order (`-` for an entry without a field).
+fn error_fields(r: &Response, what: &str) -> Vec<String> {
+    errors(r, what)
+        .into_iter()
+        .map(|(field, _)| field.unwrap_or_else(|| "-".into()))
+        .collect()
 }
 
 fn id_of(v: &Value) -> u64 {
@@ -1012,6 +1059,118 @@ fn bad_requests(api: &Api, before: &Snapshot, owner_id: u64, pet_id: u64, pet_ty
         400,
         Some("lastName"),
         "lastName=%zz",
+    );
+
+    every_invalid_field_at_once(api, &owner_path, &pet_path, max_type);
+}
+
+/// Bodies with several invalid fields: a 400 lists each of them in `errors`, in order, and
+/// its `error`/`field` are still the first of them.
+fn every_invalid_field_at_once(api: &Api, owner_path: &str, pet_path: &str, max_type: u64) {
+    let entry = |field: &str, message: &str| (Some(field.to_string()), message.to_string());
+
+    // An owner with an empty first name, empty last name and a bad telephone: three
+    // entries, in the order of the schema, on create and update alike.
+    let owner = json!({"firstName": "", "lastName": "  ", "address": "4 Byzantine Rd",
+                       "city": "Split", "telephone": "12-ab"});
+    for (method, target) in [("POST", "/api/owners"), ("PUT", owner_path)] {
+        let what = format!("{method} {target}: an owner with three bad fields");
+        let r = api.json(method, target, &owner);
+        assert_eq!(
+            errors(&r, &what),
+            [
+                entry("firstName", "firstName must not be blank"),
+                entry("lastName", "lastName must not be blank"),
+                entry("telephone", "telephone must be 1 to 12 digits"),
+            ],
+            "{what}"
+        );
+        // The old first-error fields, exactly as a client reading only them sees them.
+        let body = body_json(&r, &what);
+        assert_eq!(body["field"], "firstName", "{what}");
+        assert_eq!(body["error"], "firstName must not be blank", "{what}");
+    }
+    // Every field missing: all five. A missing or mistyped field is listed before one
+    // whose value breaks a rule (the order the checks ran in when only one was reported).
+    let r = api.json("POST", "/api/owners", &json!({}));
+    assert_eq!(
+        error_fields(&r, "an empty owner"),
+        ["firstName", "lastName", "address", "city", "telephone"]
+    );
+    let r = api.json(
+        "POST",
+        "/api/owners",
+        &json!({"firstName": "", "lastName": "Mallory", "address": 4, "city": "Split",
+                "telephone": "911"}),
+    );
+    assert_eq!(
+        error_fields(&r, "an owner with a bad type and a blank name"),
+        ["address", "firstName"]
+    );
+    // One bad field is one entry.
+    let r = api.json(
+        "POST",
+        "/api/owners",
+        &json!({"firstName": "Eve", "lastName": "Mallory", "address": "4 Byzantine Rd",
+                "city": "", "telephone": "911"}),
+    );
+    assert_eq!(
+        errors(&r, "an owner with a blank city"),
+        [entry("city", "city must not be blank")]
+    );
+
+    // Pets and visits.
+    let pets = format!("{owner_path}/pets");
+    let r = api.json(
+        "POST",
+        &pets,
+        &json!({"name": "", "birthDate": "2021-02-30", "type": {"id": max_type}}),
+    );
+    assert_eq!(
+        error_fields(&r, "a pet with a blank name and a bad date"),
+        ["name", "birthDate"]
+    );
+    // The owners actor's checks against stored data (on the data host in the lattice):
+    // an unknown pet type and a name the owner already uses, together.
+    let r = api.json(
+        "POST",
+        &pets,
+        &json!({"name": "REXY", "birthDate": "2021-03-04", "type": {"id": max_type + 100}}),
+    );
+    let listed = errors(&r, "a pet with a taken name and an unknown type");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|(field, _)| field.as_deref())
+            .collect::<Vec<_>>(),
+        [Some("type"), Some("name")]
+    );
+    assert!(listed[1].1.contains("REXY"), "{listed:?}");
+    let r = api.json(
+        "POST",
+        &format!("{pet_path}/visits"),
+        &json!({"date": "2024-02-30", "description": " "}),
+    );
+    assert_eq!(
+        errors(&r, "a visit with a bad date and a blank description"),
+        [
+            entry(
+                "date",
+                "date must be a date YYYY-MM-DD (year 1900 or later)"
+            ),
+            entry("description", "description must not be blank"),
+        ]
+    );
+
+    // Malformed path ids, in path order, then the body's fields.
+    let r = api.json(
+        "PUT",
+        "/api/owners/x/pets/y",
+        &json!({"name": "", "birthDate": "2021-03-04", "type": {"id": max_type}}),
+    );
+    assert_eq!(
+        error_fields(&r, "malformed ids and a blank pet name"),
+        ["ownerId", "petId", "name"]
     );
 }
 

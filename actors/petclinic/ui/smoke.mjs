@@ -46,12 +46,14 @@ check($('owners-table').hidden, 'no-result search shows owners-empty');
 
 $('add-owner-button').click();
 await ready('owner-form-view');
-fill('owner-first-name', 'Grace'); fill('owner-last-name', 'Hopper'); fill('owner-address', '1 Navy Way');
+fill('owner-first-name', 'Grace'); fill('owner-last-name', ' '); fill('owner-address', '1 Navy Way');
 fill('owner-city', 'Arlington'); fill('owner-telephone', '12-34');
 $('owner-submit').click();
 await waitFor('form error', () => !$('owner-form-error').hidden);
-check($('owner-telephone').getAttribute('aria-invalid') === 'true', 'API field error marks the telephone input: ' + $('owner-form-error').textContent);
-fill('owner-telephone', '5551234');
+check(['owner-last-name', 'owner-telephone'].every((id) => $(id).getAttribute('aria-invalid') === 'true'), 'API field errors mark the last name and telephone inputs: ' + $('owner-form-error').textContent);
+check($('owner-form-error').textContent.split('\n').length === 2 && d.activeElement === $('owner-last-name'), 'both errors listed, the first field focused');
+check($('owner-first-name').getAttribute('aria-invalid') === null, 'a good field is not marked');
+fill('owner-last-name', 'Hopper'); fill('owner-telephone', '5551234');
 $('owner-submit').click();
 await ready('owner-view');
 check($('owner-full-name').textContent === 'Grace Hopper', 'new owner shown after save');

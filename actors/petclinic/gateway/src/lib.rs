@@ -21,19 +21,22 @@
 //! | `GET /api/openapi.json` | none (embedded document) |
 //! | anything outside `/api` | ui `HandleRequest` |
 //!
-//! Statuses: 400 for invalid input (`{"error", "field"}`; the body is validated before any
-//! id is looked up), 404 for unknown ids and unknown `/api` paths, 405 with `Allow` for a
-//! wrong method, 413 for a body over [`MAX_BODY`], 415 for a `Content-Type` that is not
-//! JSON, 503 when a domain actor or the store cannot be reached, 500 for unreadable data.
+//! Statuses: 400 for invalid input (`{"error", "field", "errors"}`: `errors` lists every
+//! invalid path id, query parameter and body field, path ids first, then the body's in the
+//! order of [`petclinic_model::validate`], and its first entry is `error`/`field`; the body
+//! is validated before any id is looked up), 404 for unknown ids and unknown `/api` paths,
+//! 405 with `Allow` for a wrong method, 413 for a body over [`MAX_BODY`], 415 for a
+//! `Content-Type` that is not JSON, 503 when a domain actor or the store cannot be reached,
+//! 500 for unreadable data.
 //! Every API body is JSON, errors included.
 
 use petclinic_model::codec::{decode, encode};
-use petclinic_model::error::ServiceError;
+use petclinic_model::error::{FieldError, ServiceError, ServiceResult};
 use petclinic_model::host::{ActorClient, Host};
 use petclinic_model::openapi;
 use petclinic_model::ops::{self, OWNERS_ALIAS, UI_ALIAS, VETS_ALIAS, VISITS_ALIAS};
 use petclinic_model::route::{self, Endpoint, RouteError};
-use petclinic_model::serde_json::{self, Value, json};
+use petclinic_model::serde_json::{self, Map, Value};
 use petclinic_model::types::{Owner, Pet, PetType, Specialty, Vet, Visit};
 use petclinic_model::validate;
 use petclinic_model::wire::{OP_HANDLE_REQUEST, Request, RequestExt, Response, ResponseExt};
@@ -48,26 +51,35 @@ const JSON: &str = "application/json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct HttpError {
     status: u16,
-    message: String,
-    field: Option<String>,
+    /// What is wrong: the answer's `error` and `field`.
+    first: FieldError,
+    /// For a 400, the other broken rules, in order.
+    more: Vec<FieldError>,
 }
 
 impl HttpError {
     fn new(status: u16, message: impl Into<String>) -> Self {
         HttpError {
             status,
-            message: message.into(),
-            field: None,
+            first: FieldError {
+                field: None,
+                message: message.into(),
+            },
+            more: Vec::new(),
         }
     }
 }
 
 impl From<ServiceError> for HttpError {
     fn from(e: ServiceError) -> Self {
-        HttpError {
-            status: e.status(),
-            field: e.field().map(String::from),
-            message: e.message().to_string(),
+        let mut errors = e.field_errors().into_iter();
+        match errors.next() {
+            Some(first) => HttpError {
+                status: e.status(),
+                first,
+                more: errors.collect(),
+            },
+            None => HttpError::new(e.status(), e.message()),
         }
     }
 }
@@ -84,9 +96,15 @@ pub fn handle(host: &impl Host, request: &Request) -> Response {
             return error_response(host, &HttpError::new(405, message)).with_header("Allow", allow);
         }
         Err(e) => {
-            let error = e
+            let mut error = e
                 .to_service_error()
                 .unwrap_or_else(|| ServiceError::not_found("no such API endpoint"));
+            if let RouteError::BadIds { endpoint, .. } = e {
+                // The body's 400s too, so the answer lists every invalid field at once.
+                if let Some(body_error) = body_problems(endpoint, request) {
+                    error = error.and(body_error);
+                }
+            }
             return error_response(host, &error.into());
         }
     };
@@ -189,9 +207,34 @@ fn call_api(
     }
 }
 
-/// The request body as JSON: at most [`MAX_BODY`] bytes (413), a JSON `Content-Type` if
-/// one is given (415), present and well-formed (400).
+/// The 400 of the body of a request to `endpoint` whose path is already refused, or
+/// nothing: when the endpoint takes no body, the body is valid, or it is too large or not
+/// JSON by its `Content-Type` (413 and 415 are answered once the path is right).
+fn body_problems(endpoint: Endpoint, request: &Request) -> Option<ServiceError> {
+    let check: fn(&Value) -> ServiceResult<()> = match endpoint {
+        Endpoint::CreateOwner | Endpoint::UpdateOwner(_) => {
+            |body| validate::owner_from_json(body).map(drop)
+        }
+        Endpoint::AddPet(_) | Endpoint::UpdatePet(..) => {
+            |body| validate::pet_from_json(body).map(drop)
+        }
+        Endpoint::AddVisit(..) => |body| validate::visit_from_json(body).map(drop),
+        _ => return None,
+    };
+    body_acceptable(request).ok()?;
+    parse_json(request).and_then(|body| check(&body)).err()
+}
+
+/// The request body as JSON: acceptable ([`body_acceptable`]), present and well-formed
+/// (400).
 fn json_body(request: &Request) -> Result<Value, HttpError> {
+    body_acceptable(request)?;
+    Ok(parse_json(request)?)
+}
+
+/// Whether the body may be read: at most [`MAX_BODY`] bytes (413), a JSON `Content-Type`
+/// if one is given (415).
+fn body_acceptable(request: &Request) -> Result<(), HttpError> {
     if request.body.len() > MAX_BODY {
         return Err(HttpError::new(
             413,
@@ -215,12 +258,18 @@ fn json_body(request: &Request) -> Result<Value, HttpError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// The body parsed: present and well-formed JSON (400 otherwise).
+fn parse_json(request: &Request) -> ServiceResult<Value> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ServiceError::invalid_request("a JSON request body is required").into());
+        return Err(ServiceError::invalid_request(
+            "a JSON request body is required",
+        ));
     }
-    serde_json::from_slice(&request.body).map_err(|e| {
-        ServiceError::invalid_request(format!("request body is not valid JSON: {e}")).into()
-    })
+    serde_json::from_slice(&request.body)
+        .map_err(|e| ServiceError::invalid_request(format!("request body is not valid JSON: {e}")))
 }
 
 fn json_response<T: petclinic_model::serde::Serialize>(
@@ -238,17 +287,33 @@ fn api_response(status: u16, body: Vec<u8>) -> Response {
         .with_header("X-Content-Type-Options", "nosniff")
 }
 
-/// `{"error": ..., "field": ...}` with the error's status; server-side failures are also
-/// logged.
+/// `{"error": ..., "field": ...}` with the error's status, and for a 400
+/// `"errors": [{"error", "field"}, ...]`, every broken rule in order (the first is the
+/// top-level pair); server-side failures are also logged.
 fn error_response(host: &impl Host, e: &HttpError) -> Response {
     if e.status >= 500 {
-        host.log(&format!("petclinic/gateway: {} {}", e.status, e.message));
+        host.log(&format!(
+            "petclinic/gateway: {} {}",
+            e.status, e.first.message
+        ));
     }
-    let body = match &e.field {
-        Some(field) => json!({"error": e.message, "field": field}),
-        None => json!({"error": e.message}),
-    };
-    api_response(e.status, body.to_string().into_bytes())
+    let mut body = error_entry(&e.first);
+    if e.status == 400 {
+        let all = std::iter::once(&e.first).chain(&e.more);
+        let entries = all.map(|entry| Value::Object(error_entry(entry))).collect();
+        body.insert("errors".into(), Value::Array(entries));
+    }
+    api_response(e.status, Value::Object(body).to_string().into_bytes())
+}
+
+/// `{"error": message, "field"?: field}`.
+fn error_entry(e: &FieldError) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("error".into(), Value::String(e.message.clone()));
+    if let Some(field) = &e.field {
+        entry.insert("field".into(), Value::String(field.clone()));
+    }
+    entry
 }
 
 /// Hands a non-API request to the UI actor and returns its answer as is.

@@ -40,13 +40,52 @@ impl Answer {
         String::from_utf8(self.body.clone()).unwrap()
     }
 
-    /// Asserts a JSON error with `status` and `field`; returns the message.
+    /// Asserts a JSON error with `status` and `field` (a 400 lists it as the first of its
+    /// `errors`; other statuses have no list); returns the message.
     fn error(&self, status: u32, field: Option<&str>) -> String {
         assert_eq!(self.status, status, "{}", self.text());
+        let message = self.json()["error"].as_str().unwrap().to_string();
+        if status == 400 {
+            let first = (field.map(String::from), message.clone());
+            assert_eq!(self.errors()[0], first);
+        } else {
+            assert!(self.json().get("errors").is_none(), "{}", self.text());
+        }
+        assert_eq!(self.json().get("field").and_then(Value::as_str), field);
+        message
+    }
+
+    /// Asserts a JSON 400; its `errors` as (field, error), checking that the first entry
+    /// is the top-level `error` and `field` and that entries have nothing else.
+    fn errors(&self) -> Vec<(Option<String>, String)> {
+        assert_eq!(self.status, 400, "{}", self.text());
         assert_eq!(self.headers["Content-Type"], "application/json");
         let body = self.json();
-        assert_eq!(body.get("field").and_then(Value::as_str), field, "{body}");
-        body["error"].as_str().unwrap().to_string()
+        let entries = body["errors"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{body}");
+        let mut first = body.as_object().unwrap().clone();
+        first.remove("errors");
+        assert_eq!(entries[0], Value::Object(first), "{body}");
+        entries
+            .iter()
+            .map(|e| {
+                let keys = e.as_object().unwrap().keys();
+                assert!(
+                    keys.into_iter().all(|k| k == "error" || k == "field"),
+                    "{e}"
+                );
+                let field = e.get("field").map(|f| f.as_str().unwrap().to_string());
+                (field, e["error"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// The fields `errors` names, in order (`-` for an entry without one).
+    fn error_fields(&self) -> Vec<String> {
+        self.errors()
+            .into_iter()
+            .map(|(field, _)| field.unwrap_or_else(|| "-".into()))
+            .collect()
     }
 }
 
@@ -340,7 +379,9 @@ fn every_owner_field_is_validated() {
         ] {
             let mut body = owner_body();
             body[field] = wrong;
-            app.post("/api/owners", &body).error(400, Some(field));
+            let answer = app.post("/api/owners", &body);
+            answer.error(400, Some(field));
+            assert_eq!(answer.errors().len(), 1, "one bad field, one entry");
             app.put("/api/owners/1", &body).error(400, Some(field));
         }
     }
@@ -377,6 +418,7 @@ fn pet_and_visit_fields_are_validated() {
     ] {
         let mut body = pet_body();
         body[field] = value.clone();
+        // (Adding type 99 also lists the name Babbage the owner already uses, after it.)
         app.post(&pets, &body).error(400, Some(field));
         app.put(&pet_uri, &body).error(400, Some(field));
     }
@@ -400,6 +442,107 @@ fn pet_and_visit_fields_are_validated() {
         app.post(&visits, &body).error(400, Some(field));
     }
     assert_eq!(app.stores(), before);
+}
+
+#[test]
+fn a_400_lists_every_invalid_field_at_once() {
+    let app = App::new();
+    let (owner_id, pet_id) = owner_with_pet(&app);
+    let before = app.stores();
+
+    // Owner: three bad fields, create and update alike, in schema order (value rules; a
+    // missing field or wrong JSON type would be listed before them).
+    let body = json!({"telephone": "12-34", "lastName": "", "firstName": " ",
+                      "address": "1 Road", "city": "Town"});
+    for answer in [
+        app.post("/api/owners", &body),
+        app.put(&format!("/api/owners/{owner_id}"), &body),
+    ] {
+        assert_eq!(
+            answer.errors(),
+            [
+                (
+                    Some("firstName".into()),
+                    "firstName must not be blank".into()
+                ),
+                (Some("lastName".into()), "lastName must not be blank".into()),
+                (
+                    Some("telephone".into()),
+                    "telephone must be 1 to 12 digits".into()
+                ),
+            ]
+        );
+        // Today's first-error fields are still there, and are the first entry.
+        assert_eq!(answer.json()["field"], "firstName");
+        assert_eq!(answer.json()["error"], "firstName must not be blank");
+    }
+    assert_eq!(
+        app.post("/api/owners", &json!({})).error_fields(),
+        ["firstName", "lastName", "address", "city", "telephone"]
+    );
+    let mixed = json!({"firstName": "", "lastName": "Lee", "address": 7, "city": "Town",
+                       "telephone": "1"});
+    assert_eq!(
+        app.post("/api/owners", &mixed).error_fields(),
+        ["address", "firstName"]
+    );
+
+    // Pet and visit bodies.
+    let pets = format!("/api/owners/{owner_id}/pets");
+    let bad_pet = json!({"name": 5, "birthDate": "2021-02-29", "type": {"id": 0}});
+    // The name's and the type's JSON shape are checked before the date's value.
+    assert_eq!(
+        app.post(&pets, &bad_pet).error_fields(),
+        ["name", "type", "birthDate"]
+    );
+    let visits = format!("{pets}/{pet_id}/visits");
+    let bad_visit = json!({"description": "", "date": "tomorrow"});
+    assert_eq!(
+        app.post(&visits, &bad_visit).error_fields(),
+        ["date", "description"]
+    );
+
+    // Stored-data checks of the owners actor: a taken name and an unknown type together.
+    let answer = app.post(
+        &pets,
+        &json!({"name": "BABBAGE", "birthDate": "2021-01-01",
+                                         "type": {"id": 99}}),
+    );
+    assert_eq!(answer.error_fields(), ["type", "name"]);
+    assert_eq!(answer.json()["field"], "type");
+
+    // Malformed path ids, in path order, then the body's fields.
+    assert_eq!(
+        app.get("/api/owners/x/pets/y").error_fields(),
+        ["ownerId", "petId"]
+    );
+    assert_eq!(
+        app.put("/api/owners/x/pets/y", &bad_pet).error_fields(),
+        ["ownerId", "petId", "name", "type", "birthDate"]
+    );
+    assert_eq!(
+        app.post("/api/owners/1/pets/y/visits", &bad_visit)
+            .error_fields(),
+        ["petId", "date", "description"]
+    );
+    assert_eq!(
+        app.send("PUT", "/api/owners/x", Some("application/json"), b"[1]")
+            .errors(),
+        [
+            (
+                Some("ownerId".into()),
+                "ownerId must be a positive integer".into()
+            ),
+            (None, "request body must be a JSON object".into()),
+        ]
+    );
+    // A body that cannot be read yet (wrong Content-Type) leaves the path's 400 alone.
+    let answer = app.send("PUT", "/api/owners/x", Some("text/plain"), b"{}");
+    assert_eq!(
+        answer.error(400, Some("ownerId")),
+        "ownerId must be a positive integer"
+    );
+    assert_eq!(app.stores(), before, "no invalid request stored anything");
 }
 
 #[test]

@@ -117,4 +117,57 @@ mod tests {
             }
         }
     }
+    #[test]
+    fn every_400_is_a_validation_error_listing_every_invalid_field() {
+        let doc = doc();
+        let resolve = |v: &Value| -> Value {
+            match v.get("$ref").and_then(Value::as_str) {
+                Some(r) => doc.pointer(r.strip_prefix('#').unwrap()).unwrap().clone(),
+                None => v.clone(),
+            }
+        };
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let path_params = item.get("parameters").is_some();
+            for (method, op) in item.as_object().unwrap() {
+                if !METHODS.contains(&method.as_str()) {
+                    continue;
+                }
+                // Whatever takes input can answer 400, and says so with the shared response.
+                let takes_input = path_params
+                    || op.get("parameters").is_some()
+                    || op.get("requestBody").is_some();
+                let bad = op["responses"].get("400");
+                assert_eq!(bad.is_some(), takes_input, "{method} {path}");
+                if let Some(bad) = bad {
+                    assert_eq!(
+                        bad["$ref"], "#/components/responses/BadRequest",
+                        "{method} {path}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 9, "only {checked} operations answer 400");
+
+        let response = resolve(&doc["components"]["responses"]["BadRequest"]);
+        let schema = resolve(&response["content"]["application/json"]["schema"]);
+        let parts = schema["allOf"].as_array().unwrap();
+        assert_eq!(parts[0]["$ref"], "#/components/schemas/Error");
+        let list = &parts[1];
+        assert_eq!(list["required"], serde_json::json!(["errors"]));
+        assert_eq!(list["properties"]["errors"]["type"], "array");
+        let entry = resolve(&list["properties"]["errors"]["items"]);
+        let mut keys: Vec<&String> = entry["properties"].as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["error", "field"]);
+        assert_eq!(entry["required"], serde_json::json!(["error"]));
+
+        // The example is what the gateway answers: its first entry is the top-level pair.
+        let example = &schema["example"];
+        let errors = example["errors"].as_array().unwrap();
+        assert!(errors.len() > 1);
+        assert_eq!(errors[0]["error"], example["error"]);
+        assert_eq!(errors[0]["field"], example["field"]);
+    }
 }

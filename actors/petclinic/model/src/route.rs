@@ -6,11 +6,12 @@
 //!   (`/api/owners//pets`) match nothing.
 //! - A known path with another method is 405 (with the allowed methods); an unknown path
 //!   under `/api` is 404.
-//! - Ids are decimal digits. Anything else in an id position is 400 naming the parameter
-//!   (`ownerId`, `petId`); a well-formed id that no counter can have produced (0, or above
-//!   `i32::MAX`) is 404, like any other id that does not exist.
+//! - Ids are decimal digits. Anything else in an id position is 400 naming every such
+//!   parameter (`ownerId`, then `petId`); a well-formed id that no counter can have
+//!   produced (0, or above `i32::MAX`) is 404, like any other id that does not exist
+//!   (a malformed id is reported first).
 
-use crate::error::ServiceError;
+use crate::error::{FieldError, ServiceError};
 use crate::types::Id;
 
 /// What a request asks for.
@@ -78,10 +79,13 @@ pub enum RouteError {
         /// The allowed methods, comma separated.
         allow: &'static str,
     },
-    /// A path parameter is not an id (400).
-    BadId {
-        /// The parameter (`ownerId` or `petId`).
-        field: &'static str,
+    /// Path parameters that are not ids (400).
+    BadIds {
+        /// The parameters, in path order (`ownerId`, `petId`).
+        fields: Vec<&'static str>,
+        /// The endpoint the request names, with 0 in place of each malformed id, so the
+        /// rest of the request (its body) can still be checked.
+        endpoint: Endpoint,
     },
     /// A path parameter is an id nothing can have (404).
     NoSuchId {
@@ -98,10 +102,14 @@ impl RouteError {
         match self {
             RouteError::NotFound => Some(ServiceError::not_found("no such API endpoint")),
             RouteError::MethodNotAllowed { .. } => None,
-            RouteError::BadId { field } => Some(ServiceError::invalid(
-                field,
-                format!("{field} must be a positive integer"),
-            )),
+            RouteError::BadIds { fields, .. } => ServiceError::invalid_fields(
+                fields
+                    .iter()
+                    .map(|field| {
+                        FieldError::new(field, format!("{field} must be a positive integer"))
+                    })
+                    .collect(),
+            ),
             RouteError::NoSuchId { what, id } => {
                 Some(ServiceError::not_found(format!("{what} {id} not found")))
             }
@@ -175,29 +183,31 @@ pub fn resolve(method: &str, path: &str) -> Result<Endpoint, RouteError> {
             _ => Ok(E::CreateOwner),
         }),
         ["owners", o] => pick(m, "GET, PUT", || {
-            let o = id("ownerId", "owner", o)?;
-            Ok(if m == "GET" {
-                E::GetOwner(o)
+            let endpoint = if m == "GET" {
+                E::GetOwner
             } else {
-                E::UpdateOwner(o)
-            })
+                E::UpdateOwner
+            };
+            let [o] = ids([OWNER_ID], [o], |[o]| endpoint(o))?;
+            Ok(endpoint(o))
         }),
-        ["owners", o, "pets"] => pick(m, "POST", || Ok(E::AddPet(id("ownerId", "owner", o)?))),
+        ["owners", o, "pets"] => pick(m, "POST", || {
+            let [o] = ids([OWNER_ID], [o], |[o]| E::AddPet(o))?;
+            Ok(E::AddPet(o))
+        }),
         ["owners", o, "pets", p] => pick(m, "GET, PUT", || {
-            let (o, p) = (id("ownerId", "owner", o)?, id("petId", "pet", p)?);
-            Ok(if m == "GET" {
-                E::GetPet(o, p)
-            } else {
-                E::UpdatePet(o, p)
-            })
+            let endpoint = if m == "GET" { E::GetPet } else { E::UpdatePet };
+            let [o, p] = ids([OWNER_ID, PET_ID], [o, p], |[o, p]| endpoint(o, p))?;
+            Ok(endpoint(o, p))
         }),
         ["owners", o, "pets", p, "visits"] => pick(m, "GET, POST", || {
-            let (o, p) = (id("ownerId", "owner", o)?, id("petId", "pet", p)?);
-            Ok(if m == "GET" {
-                E::ListVisits(o, p)
+            let endpoint = if m == "GET" {
+                E::ListVisits
             } else {
-                E::AddVisit(o, p)
-            })
+                E::AddVisit
+            };
+            let [o, p] = ids([OWNER_ID, PET_ID], [o, p], |[o, p]| endpoint(o, p))?;
+            Ok(endpoint(o, p))
         }),
         ["pettypes"] => pick(m, "GET", || Ok(E::ListPetTypes)),
         ["vets"] => pick(m, "GET", || Ok(E::ListVets)),
@@ -220,20 +230,62 @@ fn pick(
     }
 }
 
-/// A path parameter as an id (see the module docs for the error cases).
-fn id(field: &'static str, what: &'static str, segment: &str) -> Result<Id, RouteError> {
-    if !segment.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(RouteError::BadId { field });
+/// A path parameter that is an id: its name and what it names.
+struct IdParam {
+    field: &'static str,
+    what: &'static str,
+}
+
+const OWNER_ID: IdParam = IdParam {
+    field: "ownerId",
+    what: "owner",
+};
+const PET_ID: IdParam = IdParam {
+    field: "petId",
+    what: "pet",
+};
+
+/// The path parameters `params` as ids, from `segments` (see the module docs for the
+/// error cases). Every malformed one is reported, with `endpoint` applied to the ids (0
+/// for the malformed ones); otherwise the first impossible one is.
+fn ids<const N: usize>(
+    params: [IdParam; N],
+    segments: [&str; N],
+    endpoint: impl FnOnce([Id; N]) -> Endpoint,
+) -> Result<[Id; N], RouteError> {
+    let mut out = [0; N];
+    let mut bad = Vec::new();
+    let mut impossible = None;
+    for ((param, segment), slot) in params.iter().zip(segments).zip(&mut out) {
+        if !segment.bytes().all(|b| b.is_ascii_digit()) {
+            bad.push(param.field);
+            continue;
+        }
+        match segment
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=i32::MAX as u64).contains(n))
+            .and_then(|n| Id::try_from(n).ok())
+        {
+            Some(id) => *slot = id,
+            None => {
+                impossible = impossible.or(Some(RouteError::NoSuchId {
+                    what: param.what,
+                    id: segment.to_string(),
+                }));
+            }
+        }
     }
-    segment
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (1..=i32::MAX as u64).contains(n))
-        .and_then(|n| Id::try_from(n).ok())
-        .ok_or_else(|| RouteError::NoSuchId {
-            what,
-            id: segment.to_string(),
-        })
+    if !bad.is_empty() {
+        return Err(RouteError::BadIds {
+            fields: bad,
+            endpoint: endpoint(out),
+        });
+    }
+    match impossible {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// The first value of query parameter `name` in `query` (`a=1&b=2`, no `?`),
@@ -368,18 +420,50 @@ mod tests {
 
     #[test]
     fn bad_ids_are_400_and_impossible_ids_404() {
+        let bad = |fields: &[&'static str], endpoint| {
+            Err(RouteError::BadIds {
+                fields: fields.to_vec(),
+                endpoint,
+            })
+        };
         assert_eq!(
             resolve("GET", "/api/owners/abc"),
-            Err(RouteError::BadId { field: "ownerId" })
+            bad(&["ownerId"], Endpoint::GetOwner(0))
         );
         assert_eq!(
-            resolve("GET", "/api/owners/-1"),
-            Err(RouteError::BadId { field: "ownerId" })
+            resolve("PUT", "/api/owners/-1"),
+            bad(&["ownerId"], Endpoint::UpdateOwner(0))
         );
         assert_eq!(
             resolve("PUT", "/api/owners/1/pets/1x"),
-            Err(RouteError::BadId { field: "petId" })
+            bad(&["petId"], Endpoint::UpdatePet(1, 0))
         );
+        // Every malformed id is named, in path order; a malformed id beats an impossible one.
+        assert_eq!(
+            resolve("POST", "/api/owners/x/pets/y/visits"),
+            bad(&["ownerId", "petId"], Endpoint::AddVisit(0, 0))
+        );
+        assert_eq!(
+            resolve("GET", "/api/owners/0/pets/y"),
+            bad(&["petId"], Endpoint::GetPet(0, 0))
+        );
+        assert_eq!(
+            resolve("GET", "/api/owners/0/pets/0/visits"),
+            Err(RouteError::NoSuchId {
+                what: "owner",
+                id: "0".into()
+            })
+        );
+        let e = RouteError::BadIds {
+            fields: vec!["ownerId", "petId"],
+            endpoint: Endpoint::GetPet(0, 0),
+        }
+        .to_service_error()
+        .unwrap();
+        assert_eq!((e.status(), e.field()), (400, Some("ownerId")));
+        let fields: Vec<_> = e.field_errors().into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, [Some("ownerId".into()), Some("petId".into())]);
+        assert_eq!(e.message(), "ownerId must be a positive integer");
         for id in ["0", "2147483648", "99999999999999999999999"] {
             assert_eq!(
                 resolve("GET", &format!("/api/owners/{id}")),
@@ -393,10 +477,12 @@ mod tests {
             resolve("GET", "/api/owners/2147483647"),
             Ok(Endpoint::GetOwner(2_147_483_647))
         );
-        let e = RouteError::BadId { field: "petId" }
+        let e = bad(&["petId"], Endpoint::GetPet(1, 0))
+            .unwrap_err()
             .to_service_error()
             .unwrap();
         assert_eq!((e.status(), e.field()), (400, Some("petId")));
+        assert_eq!(e.field_errors().len(), 1);
         let e = RouteError::NoSuchId {
             what: "owner",
             id: "0".into(),

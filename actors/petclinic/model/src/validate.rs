@@ -3,7 +3,15 @@
 //! field's name); the domain actors run `validated()` again on what they receive, so an
 //! actor calling them directly cannot store bad data either.
 //!
-//! Rules (the first failing field is reported, in the order listed):
+//! Every field is checked, and a 400 lists each field that breaks a rule, once (its first
+//! broken rule), in the order the checks run: first every field's presence and JSON type,
+//! in the order the fields are listed here (the order of the OpenAPI schemas), then the
+//! rules below on the fields that passed, in the same order. The first entry is the error's
+//! own `field` and `message`
+//! ([`ServiceError::field_errors`](crate::error::ServiceError::field_errors)): the error a
+//! client got when only the first failing field was reported.
+//!
+//! The fields and their rules, in order:
 //! - owner: `firstName`, `lastName` (1-30 characters), `address` (1-255), `city` (1-80),
 //!   `telephone` (1-12 ASCII digits); all strings, required.
 //! - pet: `name` (1-30), `birthDate` (`YYYY-MM-DD`, a real calendar date, year 1900 or
@@ -13,11 +21,12 @@
 //!
 //! Text is trimmed of surrounding whitespace before checking and storing; control
 //! characters are refused (line breaks and tabs are allowed in a description). Unknown JSON
-//! fields (`id`, `pets`, ...) are ignored.
+//! fields (`id`, `pets`, ...) are ignored. A body that is not a JSON object is one 400
+//! without a field.
 
 use serde_json::{Map, Value};
 
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::{FieldError, ServiceError, ServiceResult};
 use crate::types::{Id, OwnerFields, PetFields, VisitFields};
 
 /// Longest first name, last name and pet name, in characters.
@@ -36,101 +45,139 @@ pub const MIN_YEAR: u32 = 1900;
 /// The owner fields in a request body.
 pub fn owner_from_json(body: &Value) -> ServiceResult<OwnerFields> {
     let obj = object(body)?;
-    OwnerFields {
-        first_name: string_field(obj, "firstName")?,
-        last_name: string_field(obj, "lastName")?,
-        address: string_field(obj, "address")?,
-        city: string_field(obj, "city")?,
-        telephone: string_field(obj, "telephone")?,
+    let mut problems = Problems::default();
+    let owner = OwnerFields {
+        first_name: problems.string(obj, "firstName"),
+        last_name: problems.string(obj, "lastName"),
+        address: problems.string(obj, "address"),
+        city: problems.string(obj, "city"),
+        telephone: problems.string(obj, "telephone"),
     }
-    .validated()
+    .checked(&mut problems);
+    problems.finish(owner)
 }
 
 /// The pet fields in a request body (`type` as `{"id": N}`; its `name` is ignored).
 pub fn pet_from_json(body: &Value) -> ServiceResult<PetFields> {
     let obj = object(body)?;
-    let name = string_field(obj, "name")?;
-    let birth_date = string_field(obj, "birthDate")?;
-    let type_id = match obj.get("type") {
-        None | Some(Value::Null) => return Err(ServiceError::invalid("type", "type is required")),
-        Some(Value::Object(t)) => t
-            .get("id")
-            .and_then(positive_id)
-            .ok_or_else(|| ServiceError::invalid("type", "type.id must be a positive integer"))?,
-        Some(_) => {
-            return Err(ServiceError::invalid(
-                "type",
-                "type must be an object such as {\"id\": 1}",
-            ));
-        }
-    };
-    PetFields {
-        name,
-        birth_date,
-        type_id,
+    let mut problems = Problems::default();
+    let pet = PetFields {
+        name: problems.string(obj, "name"),
+        birth_date: problems.string(obj, "birthDate"),
+        type_id: problems.check("type", |field| type_ref(obj, field)),
     }
-    .validated()
+    .checked(&mut problems);
+    problems.finish(pet)
 }
 
 /// The visit fields in a request body.
 pub fn visit_from_json(body: &Value) -> ServiceResult<VisitFields> {
     let obj = object(body)?;
-    VisitFields {
-        date: string_field(obj, "date")?,
-        description: string_field(obj, "description")?,
+    let mut problems = Problems::default();
+    let visit = VisitFields {
+        date: problems.string(obj, "date"),
+        description: problems.string(obj, "description"),
     }
-    .validated()
+    .checked(&mut problems);
+    problems.finish(visit)
 }
 
 impl OwnerFields {
-    /// The fields trimmed, or the first field that breaks a rule.
+    /// The fields trimmed, or a 400 listing every field that breaks a rule.
     pub fn validated(self) -> ServiceResult<Self> {
-        let owner = OwnerFields {
-            first_name: text("firstName", &self.first_name, NAME_MAX, false)?,
-            last_name: text("lastName", &self.last_name, NAME_MAX, false)?,
-            address: text("address", &self.address, ADDRESS_MAX, false)?,
-            city: text("city", &self.city, CITY_MAX, false)?,
-            telephone: self.telephone.trim().to_string(),
-        };
-        let digits = owner.telephone.len();
-        if !(1..=TELEPHONE_MAX).contains(&digits)
-            || !owner.telephone.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(ServiceError::invalid(
-                "telephone",
-                format!("telephone must be 1 to {TELEPHONE_MAX} digits"),
-            ));
+        let mut problems = Problems::default();
+        let owner = self.checked(&mut problems);
+        problems.finish(owner)
+    }
+
+    /// The fields trimmed; each broken rule is recorded in `problems` (fields that already
+    /// have an error there are not checked again).
+    fn checked(self, problems: &mut Problems) -> Self {
+        let p = problems;
+        OwnerFields {
+            first_name: p.check("firstName", |f| text(f, &self.first_name, NAME_MAX, false)),
+            last_name: p.check("lastName", |f| text(f, &self.last_name, NAME_MAX, false)),
+            address: p.check("address", |f| text(f, &self.address, ADDRESS_MAX, false)),
+            city: p.check("city", |f| text(f, &self.city, CITY_MAX, false)),
+            telephone: p.check("telephone", |f| telephone(f, &self.telephone)),
         }
-        Ok(owner)
     }
 }
 
 impl PetFields {
-    /// The fields trimmed, or the first field that breaks a rule.
+    /// The fields trimmed, or a 400 listing every field that breaks a rule.
     pub fn validated(self) -> ServiceResult<Self> {
-        let name = text("name", &self.name, NAME_MAX, false)?;
-        let birth_date = date("birthDate", &self.birth_date)?;
-        if self.type_id == 0 || self.type_id > i32::MAX as u32 {
-            return Err(ServiceError::invalid(
-                "type",
-                "type.id must be a positive integer",
-            ));
+        let mut problems = Problems::default();
+        let pet = self.checked(&mut problems);
+        problems.finish(pet)
+    }
+
+    /// As [`OwnerFields::checked`].
+    fn checked(self, problems: &mut Problems) -> Self {
+        let p = problems;
+        PetFields {
+            name: p.check("name", |f| text(f, &self.name, NAME_MAX, false)),
+            birth_date: p.check("birthDate", |f| date(f, &self.birth_date)),
+            type_id: p.check("type", |f| {
+                if self.type_id == 0 || self.type_id > i32::MAX as u32 {
+                    Err(type_id_error(f))
+                } else {
+                    Ok(self.type_id)
+                }
+            }),
         }
-        Ok(PetFields {
-            name,
-            birth_date,
-            type_id: self.type_id,
-        })
     }
 }
 
 impl VisitFields {
-    /// The fields trimmed, or the first field that breaks a rule.
+    /// The fields trimmed, or a 400 listing every field that breaks a rule.
     pub fn validated(self) -> ServiceResult<Self> {
-        Ok(VisitFields {
-            date: date("date", &self.date)?,
-            description: text("description", &self.description, DESCRIPTION_MAX, true)?,
+        let mut problems = Problems::default();
+        let visit = self.checked(&mut problems);
+        problems.finish(visit)
+    }
+
+    /// As [`OwnerFields::checked`].
+    fn checked(self, problems: &mut Problems) -> Self {
+        let p = problems;
+        VisitFields {
+            date: p.check("date", |f| date(f, &self.date)),
+            description: p.check("description", |f| {
+                text(f, &self.description, DESCRIPTION_MAX, true)
+            }),
+        }
+    }
+}
+
+/// The broken rules of one input, in the order they are found: at most one per field, the
+/// first rule it breaks.
+#[derive(Debug, Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// What `rule` makes of `field`, or `T::default()` (a placeholder: the input is refused)
+    /// once its error is recorded. A field that already has an error is not checked again.
+    fn check<T: Default>(&mut self, field: &str, rule: impl FnOnce(&str) -> ServiceResult<T>) -> T {
+        if self.0.iter().any(|e| e.field.as_deref() == Some(field)) {
+            return T::default();
+        }
+        rule(field).unwrap_or_else(|e| {
+            self.0.extend(e.field_errors());
+            T::default()
         })
+    }
+
+    /// Required string field `name` of `obj` (see [`Self::check`]).
+    fn string(&mut self, obj: &Map<String, Value>, name: &str) -> String {
+        self.check(name, |field| string_field(obj, field))
+    }
+
+    /// `value` if no rule was broken, else a 400 listing the broken rules in order.
+    fn finish<T>(self, value: T) -> ServiceResult<T> {
+        match ServiceError::invalid_fields(self.0) {
+            None => Ok(value),
+            Some(e) => Err(e),
+        }
     }
 }
 
@@ -152,11 +199,45 @@ fn string_field(obj: &Map<String, Value>, name: &str) -> ServiceResult<String> {
     }
 }
 
+/// The pet type id of a `{"id": N}` field.
+fn type_ref(obj: &Map<String, Value>, field: &str) -> ServiceResult<Id> {
+    match obj.get(field) {
+        None | Some(Value::Null) => {
+            Err(ServiceError::invalid(field, format!("{field} is required")))
+        }
+        Some(Value::Object(t)) => t
+            .get("id")
+            .and_then(positive_id)
+            .ok_or_else(|| type_id_error(field)),
+        Some(_) => Err(ServiceError::invalid(
+            field,
+            format!("{field} must be an object such as {{\"id\": 1}}"),
+        )),
+    }
+}
+
+fn type_id_error(field: &str) -> ServiceError {
+    ServiceError::invalid(field, format!("{field}.id must be a positive integer"))
+}
+
 /// A JSON number that is a whole id in 1..=i32::MAX (ids come from an i32 KV counter).
 fn positive_id(v: &Value) -> Option<Id> {
     v.as_u64()
         .filter(|n| (1..=i32::MAX as u64).contains(n))
         .and_then(|n| Id::try_from(n).ok())
+}
+
+/// `value` trimmed, if it is 1 to [`TELEPHONE_MAX`] ASCII digits.
+fn telephone(field: &str, value: &str) -> ServiceResult<String> {
+    let value = value.trim();
+    if (1..=TELEPHONE_MAX).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_string())
+    } else {
+        Err(ServiceError::invalid(
+            field,
+            format!("{field} must be 1 to {TELEPHONE_MAX} digits"),
+        ))
+    }
 }
 
 /// `value` trimmed, if it is 1..=`max` characters with no control characters (line breaks
@@ -439,6 +520,168 @@ mod tests {
         ] {
             assert!(!is_valid_date(bad), "{bad}");
         }
+    }
+
+    /// (field, message) of every entry of a 400, in order; asserts the first is also the
+    /// error's own field and message.
+    fn entries(e: &ServiceError) -> Vec<(String, String)> {
+        assert_eq!(e.status(), 400, "{e}");
+        let all = e.field_errors();
+        assert_eq!(all[0].field.as_deref(), e.field(), "{e}");
+        assert_eq!(all[0].message, e.message(), "{e}");
+        all.into_iter()
+            .map(|f| (f.field.unwrap_or_default(), f.message))
+            .collect()
+    }
+
+    fn fields_of(e: &ServiceError) -> Vec<String> {
+        entries(e).into_iter().map(|(field, _)| field).collect()
+    }
+
+    const OWNER_FIELDS: [&str; 5] = ["firstName", "lastName", "address", "city", "telephone"];
+
+    #[test]
+    fn every_invalid_owner_field_is_listed_in_order() {
+        let mut body = owner_json();
+        body["telephone"] = json!("12-34");
+        body["lastName"] = json!("");
+        body["firstName"] = json!("  ");
+        let e = owner_from_json(&body).unwrap_err();
+        assert_eq!(
+            entries(&e),
+            [
+                ("firstName".into(), "firstName must not be blank".into()),
+                ("lastName".into(), "lastName must not be blank".into()),
+                (
+                    "telephone".into(),
+                    "telephone must be 1 to 12 digits".into()
+                ),
+            ]
+        );
+        assert_eq!(e.field(), Some("firstName"));
+
+        // Missing fields and wrong JSON types come first (they were checked first when
+        // only one error was reported), then broken rules; one entry per field, each group
+        // in schema order whatever the order of the body's keys.
+        let body = json!({"telephone": 5, "city": "x".repeat(CITY_MAX + 1),
+                          "address": "1 Road", "firstName": "Ann\u{7}"});
+        let e = owner_from_json(&body).unwrap_err();
+        assert_eq!(
+            entries(&e),
+            [
+                ("lastName".into(), "lastName is required".into()),
+                ("telephone".into(), "telephone must be a string".into()),
+                (
+                    "firstName".into(),
+                    "firstName must not contain control characters".into()
+                ),
+                ("city".into(), "city must be at most 80 characters".into()),
+            ]
+        );
+        let e = owner_from_json(&json!({})).unwrap_err();
+        assert_eq!(fields_of(&e), OWNER_FIELDS);
+    }
+
+    #[test]
+    fn a_single_invalid_field_is_a_list_of_one() {
+        let mut body = owner_json();
+        body["city"] = json!("");
+        let e = owner_from_json(&body).unwrap_err();
+        assert_eq!(
+            entries(&e),
+            [("city".into(), "city must not be blank".into())]
+        );
+        assert_eq!(e.to_string(), "city must not be blank (field city)");
+        let e = visit_from_json(&json!({"date": "2020-02-30", "description": "ok"})).unwrap_err();
+        assert_eq!(fields_of(&e), ["date"]);
+        // A body that is not an object is one error without a field.
+        let e = owner_from_json(&json!([])).unwrap_err();
+        assert_eq!(
+            entries(&e),
+            [(String::new(), "request body must be a JSON object".into())]
+        );
+    }
+
+    #[test]
+    fn valid_input_has_no_errors() {
+        assert!(owner_from_json(&owner_json()).is_ok());
+        assert!(
+            pet_from_json(&json!({"name": "Leo", "birthDate": "2010-09-07", "type": {"id": 1}}))
+                .is_ok()
+        );
+        assert!(visit_from_json(&json!({"date": "2020-01-01", "description": "x"})).is_ok());
+        let owner = owner_from_json(&owner_json()).unwrap();
+        assert_eq!(owner.clone().validated(), Ok(owner));
+    }
+
+    #[test]
+    fn every_invalid_pet_and_visit_field_is_listed() {
+        let e = pet_from_json(&json!({"name": "", "birthDate": "2010-02-30", "type": "cat"}))
+            .unwrap_err();
+        // The type's JSON shape is checked before the values of the name and the date.
+        assert_eq!(
+            entries(&e),
+            [
+                (
+                    "type".into(),
+                    "type must be an object such as {\"id\": 1}".into()
+                ),
+                ("name".into(), "name must not be blank".into()),
+                (
+                    "birthDate".into(),
+                    "birthDate must be a date YYYY-MM-DD (year 1900 or later)".into()
+                ),
+            ]
+        );
+        let e = pet_from_json(&json!({"birthDate": 7, "type": {"id": 0}})).unwrap_err();
+        assert_eq!(fields_of(&e), ["name", "birthDate", "type"]);
+        let e =
+            pet_from_json(&json!({"name": "", "birthDate": null, "type": {"id": 1}})).unwrap_err();
+        assert_eq!(fields_of(&e), ["birthDate", "name"]);
+        let e = pet_from_json(&json!({"name": "Leo", "birthDate": "x", "type": {}})).unwrap_err();
+        assert_eq!(fields_of(&e), ["type", "birthDate"]);
+        let e = visit_from_json(&json!({"description": ["x"], "date": "1899-12-31"})).unwrap_err();
+        assert_eq!(
+            entries(&e),
+            [
+                ("description".into(), "description must be a string".into()),
+                (
+                    "date".into(),
+                    "date must be a date YYYY-MM-DD (year 1900 or later)".into()
+                ),
+            ]
+        );
+        let e = visit_from_json(&json!({"description": "", "date": "1899-12-31"})).unwrap_err();
+        assert_eq!(fields_of(&e), ["date", "description"]);
+    }
+
+    #[test]
+    fn validated_lists_every_invalid_typed_field() {
+        let bad = OwnerFields {
+            first_name: "".into(),
+            last_name: "x".repeat(NAME_MAX + 1),
+            address: "\u{0}".into(),
+            city: " ".into(),
+            telephone: "phone".into(),
+        };
+        assert_eq!(fields_of(&bad.validated().unwrap_err()), OWNER_FIELDS);
+        let bad = PetFields {
+            name: "Rex".into(),
+            birth_date: "2010-1-1".into(),
+            type_id: 0,
+        };
+        assert_eq!(
+            fields_of(&bad.validated().unwrap_err()),
+            ["birthDate", "type"]
+        );
+        let bad = VisitFields {
+            date: "".into(),
+            description: "".into(),
+        };
+        assert_eq!(
+            fields_of(&bad.validated().unwrap_err()),
+            ["date", "description"]
+        );
     }
 
     #[test]

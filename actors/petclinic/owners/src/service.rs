@@ -6,7 +6,7 @@
 //! document is missing, and the last-name search re-checks each owner's current name, so
 //! a stale index entry (a concurrent rename) is never a wrong answer.
 
-use petclinic_model::error::{ServiceError, ServiceResult};
+use petclinic_model::error::{ServiceError, ServiceResult, both};
 use petclinic_model::host::{ActorClient, Host};
 use petclinic_model::kv::{Kv, parse_ids};
 use petclinic_model::ops::{self, MAX_PET_IDS, VISITS_ALIAS, visits as visits_op};
@@ -171,13 +171,17 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
     }
 
     /// Adds a pet to an owner. A pet type that does not exist and a name the owner
-    /// already gave another pet (case-insensitive) are 400s.
+    /// already gave another pet (case-insensitive) are 400s, reported together (`type`
+    /// first); a bad type is reported before an unknown owner.
     pub fn add_pet(&self, owner_id: Id, fields: PetFields) -> ServiceResult<Pet> {
         let fields = fields.validated()?;
         let types = self.pet_types()?;
-        check_type(&types, fields.type_id)?;
-        self.owner_record(owner_id)?;
-        self.check_name_free(owner_id, None, &fields.name, &types)?;
+        let type_check = check_type(&types, fields.type_id);
+        if let Err(e) = self.owner_record(owner_id) {
+            return type_check.and(Err(e));
+        }
+        let name_check = self.check_name_free(owner_id, None, &fields.name, &types);
+        both(type_check, name_check)?;
         let id = self.kv.next_id(PET_SEQ)?;
         let record = PetRecord {
             id,
@@ -202,9 +206,12 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
     pub fn update_pet(&self, owner_id: Id, pet_id: Id, fields: PetFields) -> ServiceResult<Pet> {
         let fields = fields.validated()?;
         let types = self.pet_types()?;
-        check_type(&types, fields.type_id)?;
-        self.pet_record(owner_id, pet_id)?;
-        self.check_name_free(owner_id, Some(pet_id), &fields.name, &types)?;
+        let type_check = check_type(&types, fields.type_id);
+        if let Err(e) = self.pet_record(owner_id, pet_id) {
+            return type_check.and(Err(e));
+        }
+        let name_check = self.check_name_free(owner_id, Some(pet_id), &fields.name, &types);
+        both(type_check, name_check)?;
         let record = PetRecord {
             id: pet_id,
             owner_id,

@@ -264,6 +264,71 @@ fn invalid_input_stores_nothing() {
         owners.add_pet(ann.id, pet("Rex", 99)).unwrap_err().field(),
         Some("type")
     );
+    let e = owners
+        .create_owner(OwnerFields {
+            first_name: "".into(),
+            last_name: " ".into(),
+            telephone: "12-34".into(),
+            ..fields("A", "B")
+        })
+        .unwrap_err();
+    assert_eq!(
+        fields_of(&e),
+        ["firstName", "lastName", "telephone"],
+        "every invalid field, in schema order"
+    );
+    assert_eq!(host.kv.snapshot(), before);
+}
+
+/// The fields of every broken rule of a 400, in order.
+fn fields_of(e: &ServiceError) -> Vec<String> {
+    assert_eq!(e.status(), 400, "{e}");
+    e.field_errors()
+        .into_iter()
+        .map(|f| f.field.unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_taken_name_and_an_unknown_type_are_reported_together() {
+    let host = host_with_types();
+    let owners = Owners::new(&host);
+    let ann = owners.create_owner(fields("Ann", "Lee")).unwrap();
+    let rex = owners.add_pet(ann.id, pet("Rex", 1)).unwrap();
+    let tom = owners.add_pet(ann.id, pet("Tom", 1)).unwrap();
+    let before = host.kv.snapshot();
+    // The type first, as when only the first error was reported.
+    let e = owners.add_pet(ann.id, pet("REX", 99)).unwrap_err();
+    assert_eq!(fields_of(&e), ["type", "name"]);
+    assert_eq!(e.field(), Some("type"));
+    assert_eq!(e.message(), "pet type 99 does not exist");
+    assert_eq!(
+        e.field_errors()[1].message,
+        format!("owner {} already has a pet named REX", ann.id)
+    );
+    let e = owners
+        .update_pet(ann.id, tom.id, pet("rex", 99))
+        .unwrap_err();
+    assert_eq!(fields_of(&e), ["type", "name"]);
+    // One of them alone is one entry.
+    let e = owners
+        .update_pet(ann.id, rex.id, pet("Rex", 99))
+        .unwrap_err();
+    assert_eq!(fields_of(&e), ["type"]);
+    // A bad type is still reported before an unknown owner or pet.
+    let e = owners.add_pet(ann.id + 100, pet("Rex", 99)).unwrap_err();
+    assert_eq!(fields_of(&e), ["type"]);
+    let e = owners
+        .update_pet(ann.id, rex.id + 100, pet("Rex", 99))
+        .unwrap_err();
+    assert_eq!(fields_of(&e), ["type"]);
+    assert_eq!(
+        owners
+            .add_pet(ann.id + 100, pet("Rex", 1))
+            .unwrap_err()
+            .status(),
+        404
+    );
     assert_eq!(host.kv.snapshot(), before);
 }
 

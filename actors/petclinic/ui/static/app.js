@@ -15,7 +15,7 @@
     'vets-view',
   ];
 
-  // API field name -> input id, per form, to mark the field an error names.
+  // API field name -> input id, per form, to mark the fields an error names.
   const FIELDS = {
     owner: {
       firstName: 'owner-first-name',
@@ -28,12 +28,25 @@
     visit: { date: 'visit-date', description: 'visit-description' },
   };
 
+  // `errors` is every problem as {field, message}: a 400 lists every invalid field (the
+  // first is `message`/`field`); other failures are one problem.
   class ApiError extends Error {
-    constructor(status, message, field) {
+    constructor(status, message, field, errors) {
       super(message);
       this.status = status;
       this.field = field;
+      this.errors = errors && errors.length ? errors : [{ field, message }];
     }
+  }
+
+  /** The `errors` of an API error body as {field, message}, or undefined. */
+  function errorList(data) {
+    if (!data || !Array.isArray(data.errors)) {
+      return undefined;
+    }
+    return data.errors
+      .filter((e) => e && typeof e.error === 'string')
+      .map((e) => ({ field: typeof e.field === 'string' ? e.field : undefined, message: e.error }));
   }
 
   /** Calls the API; resolves to the parsed JSON body, rejects with an ApiError. */
@@ -60,7 +73,7 @@
     }
     if (!response.ok) {
       const message = data && data.error ? data.error : `${response.status} ${response.statusText}`;
-      throw new ApiError(response.status, message, data ? data.field : undefined);
+      throw new ApiError(response.status, message, data ? data.field : undefined, errorList(data));
     }
     return data;
   }
@@ -107,14 +120,19 @@
     }
   }
 
+  /** Shows every problem of `err`, one per line, and marks each input they name (the
+   * first one gets the focus). */
   function showFormError(form, err) {
     const error = $(`${form}-form-error`);
-    error.textContent = err.message;
+    const problems = err.errors || [{ field: err.field, message: err.message }];
+    error.textContent = problems.map((p) => p.message).join('\n');
     error.hidden = false;
-    const input = err.field && FIELDS[form][err.field];
-    if (input) {
+    const inputs = problems.map((p) => p.field && FIELDS[form][p.field]).filter(Boolean);
+    for (const input of inputs) {
       $(input).setAttribute('aria-invalid', 'true');
-      $(input).focus();
+    }
+    if (inputs.length) {
+      $(inputs[0]).focus();
     }
   }
 

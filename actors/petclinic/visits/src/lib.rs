@@ -17,7 +17,7 @@
 //! There is no seed of its own: the owners actor adds the seed visits when it seeds.
 
 use petclinic_model::codec::decode_json;
-use petclinic_model::error::{ServiceError, ServiceResult};
+use petclinic_model::error::{ServiceError, ServiceResult, both};
 use petclinic_model::host::{Host, reply};
 use petclinic_model::kv::Kv;
 use petclinic_model::ops::{self, MAX_PET_IDS, visits as op};
@@ -44,15 +44,17 @@ impl<'h, H: Host + ?Sized> Visits<'h, H> {
         Visits { kv: Kv::new(host) }
     }
 
-    /// Stores a visit of pet `pet_id`.
+    /// Stores a visit of pet `pet_id`; a 400 lists every invalid field, then `petId`.
     pub fn add_visit(&self, pet_id: Id, fields: VisitFields) -> ServiceResult<Visit> {
-        let fields = fields.validated()?;
-        if pet_id == 0 || pet_id > i32::MAX as u32 {
-            return Err(ServiceError::invalid(
+        let pet_check = if pet_id == 0 || pet_id > i32::MAX as u32 {
+            Err(ServiceError::invalid(
                 "petId",
                 "petId must be a positive integer",
-            ));
-        }
+            ))
+        } else {
+            Ok(())
+        };
+        let (fields, ()) = both(fields.validated(), pet_check)?;
         let id = self.kv.next_id(SEQ)?;
         let visit = Visit {
             id,
@@ -192,6 +194,18 @@ mod tests {
         }
         let e = visits.add_visit(0, visit("2013-01-01", "x")).unwrap_err();
         assert_eq!(e.field(), Some("petId"));
+        // Every broken rule at once: the fields in schema order, then the pet id.
+        let e = visits.add_visit(0, visit("2013-02-30", "")).unwrap_err();
+        let fields: Vec<_> = e.field_errors().into_iter().map(|f| f.field).collect();
+        assert_eq!(
+            fields,
+            [
+                Some("date".to_string()),
+                Some("description".to_string()),
+                Some("petId".to_string())
+            ]
+        );
+        assert_eq!(e.field(), Some("date"));
         assert!(host.kv.snapshot().is_empty());
     }
 
