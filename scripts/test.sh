@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "setup"
-bash scripts/setup.sh
+bash scripts/setup.sh test
 
 step "build actor fixtures"
 bash scripts/build-actors.sh
@@ -21,6 +21,17 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 (cd actors && cargo clippy --workspace --locked --target wasm32-unknown-unknown -- -D warnings)
+
+step "build the 0.x compat checker"
+# compat/ctl-0x is its own workspace (wasmcloud-control-interface 0.28.1 with its old
+# async-nats); the test compat_0x runs this binary against a live host and never builds it.
+(cd compat/ctl-0x && cargo fmt -- --check && cargo build --locked)
+
+step "build the binaries the tests run"
+# tests/all/lattice_demo.rs runs scripts/lattice-demo.sh with SKIP_BUILD=1 (a test never
+# builds while other tests run the same binaries): it needs wash and the provider
+# binaries in target/debug, next to each other, and the actors built above.
+cargo build --locked -p wash-cli -p nimbus-provider-httpserver -p nimbus-provider-keyvalue
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -39,8 +50,8 @@ step "WIDL golden vectors"
 step "actor unit tests (native)"
 # The actors' logic (petclinic domain rules, routing, the guest SDK) runs on the host
 # target too; the wasm builds of the same code are exercised by the tests above.
-(cd actors && cargo test --locked -p nimbus-actor -p kvcounter -p http-trap -p petclinic-model \
-    -p petclinic-owners -p petclinic-vets -p petclinic-visits -p petclinic-ui -p petclinic-gateway)
+(cd actors && cargo test --locked -p nimbus-actor -p echo -p wasi-echo -p kvcounter -p http-trap \
+    -p petclinic-model -p petclinic-owners -p petclinic-vets -p petclinic-visits -p petclinic-ui -p petclinic-gateway)
 
 step "browser tests (headless chromium)"
 # The petclinic web app in Debian's chromium via playwright-core, against `wash up` on a

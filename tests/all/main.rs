@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod compat_0x;
 mod differential;
 mod keyvalue;
 mod kvcounter;

@@ -21,21 +21,66 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 
 /// The claims record kept per actor (`CLAIMS_{pk}`): the 0.x JSON fields plus one extra
-/// key saying whether the token had a `caps` field at all, because a token without one
-/// is granted every linked contract while `caps: []` grants none. Readers that do not
-/// know the key ignore it; a record without it is read as having a `caps` field.
+/// key, `caps_declared`, saying whether the token had a `caps` field at all, because a
+/// token without one is granted every linked contract while `caps: []` grants none.
+///
+/// 0.x readers (the 0.28 control-interface client's `get_claims` reads the bucket
+/// directly) decode the record as a map of strings and reject the whole record, and with
+/// it the whole claims listing, on any other JSON type; so every value is a string and
+/// the flag is written as `"true"` / `"false"`, which they keep as one more string entry.
+/// Reading accepts that string, the JSON bool earlier versions of this host wrote, and
+/// no key at all (a record written by a 0.x host), which counts as declaring its caps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimsRecord {
     /// The 0.x fields.
     #[serde(flatten)]
     pub stored: StoredClaims,
     /// False when the token had no `caps` field (the link is the grant).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", with = "string_bool")]
     pub caps_declared: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A bool stored as the JSON string `"true"` / `"false"` (see [`ClaimsRecord`]); reads
+/// a JSON bool too.
+mod string_bool {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::ser::Serializer;
+
+    pub fn serialize<S: Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if *value { "true" } else { "false" })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(StringOrBool)
+    }
+
+    struct StringOrBool;
+
+    impl Visitor<'_> for StringOrBool {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(r#""true", "false" or a bool"#)
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
+            match value {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+            }
+        }
+    }
 }
 
 impl Default for ClaimsRecord {
@@ -153,6 +198,8 @@ pub trait LatticeStore: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
@@ -181,8 +228,12 @@ mod tests {
         record.caps_declared = false;
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["sub"], "Mabc");
-        assert_eq!(json["caps_declared"], false);
-        // A 0.x client reads the same JSON as its flat claims record.
+        assert_eq!(json["caps_declared"], "false");
+        // A 0.x client reads the record as a map of strings (control-interface 0.28
+        // kv.rs): every value must be a string, the extra key is just one more entry.
+        let as_0x: HashMap<String, String> = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(as_0x["caps_declared"], "false");
+        assert_eq!(StoredClaims::from_map(&as_0x), record.stored);
         let stored: StoredClaims = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(stored, record.stored);
         // A record written by a 0.x host (no extra key) counts as declaring its caps.
@@ -194,5 +245,34 @@ mod tests {
             serde_json::from_value::<ClaimsRecord>(json).unwrap(),
             record
         );
+    }
+
+    #[test]
+    fn caps_declared_is_a_string_and_old_bool_records_still_read() {
+        let mut record = ClaimsRecord::default();
+        record.stored.sub = "Mabc".into();
+        let json = serde_json::to_value(&record).unwrap();
+        assert!(
+            json.as_object()
+                .unwrap()
+                .values()
+                .all(serde_json::Value::is_string),
+            "every value of a claims record is a string: {json}"
+        );
+        assert_eq!(json["caps_declared"], "true");
+        // Records written by earlier versions of this host carry a JSON bool; read them
+        // from bytes, as the JetStream store does.
+        for old in [false, true] {
+            let mut json = json.clone();
+            json["caps_declared"] = serde_json::Value::Bool(old);
+            let bytes = serde_json::to_vec(&json).unwrap();
+            let read: ClaimsRecord = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(read.caps_declared, old);
+            assert_eq!(read.stored.sub, "Mabc");
+        }
+        let mut bad = json;
+        bad["caps_declared"] = "maybe".into();
+        let err = serde_json::from_value::<ClaimsRecord>(bad).unwrap_err();
+        assert!(err.to_string().contains("maybe"), "{err}");
     }
 }
