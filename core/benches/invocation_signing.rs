@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nimbus_core::claims::{
     ExpectedInvocation, invocation_hash, sign_invocation, verify_invocation,
 };
-use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::keys::{KeyKind, KeyPair, TrustedIssuers};
 
 const PAYLOAD: usize = 128;
 
@@ -55,7 +55,7 @@ fn main() {
     let seed = cluster.seed().unwrap();
     let raw = nkeys::KeyPair::from_seed(&seed).unwrap();
     let raw_public = nkeys::KeyPair::from_public_key(&raw.public_key()).unwrap();
-    let issuers = [cluster.public_key()];
+    let issuers = TrustedIssuers::new([cluster.public_key()]).unwrap();
     let msg = vec![0x5a_u8; PAYLOAD];
     let id = "6b4f2b55-0a8e-4b8f-9d2f-3f0c1e3f5a77";
     let origin = "wasmbus://VBENCHPROVIDERXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX/default";

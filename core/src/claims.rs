@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{self, KeyError, KeyKind, KeyPair};
+use crate::keys::{self, KeyError, KeyKind, KeyPair, TrustedIssuers};
 use crate::wasm::{self, CLAIMS_SECTION, LEGACY_CLAIMS_SECTION, WasmError};
 
 /// The only JWT `typ` header value.
@@ -685,20 +685,32 @@ pub struct ExpectedInvocation<'a> {
 }
 
 /// Verifies an invocation's anti-forgery token: structure, algorithm, signature by its
-/// issuer, validity times, issuer among `cluster_issuers`, and id, URLs and hash equal to
-/// those of `expected`.
+/// issuer, validity times, issuer among the `trusted` cluster keys (checked first, so an
+/// untrusted token costs no signature check), and id, URLs and hash equal to those of
+/// `expected`.
 pub fn verify_invocation(
     token: &str,
     expected: &ExpectedInvocation<'_>,
-    cluster_issuers: &[String],
+    trusted: &TrustedIssuers,
 ) -> Result<Claims<Invocation>, ClaimsError> {
     let parsed = parse::<Invocation>(token)?;
-    check_signature(&parsed)?;
+    // The issuer first: a key nobody trusts is refused without any signature work.
+    if trusted.get(&parsed.claims.iss).is_none() {
+        return Err(ClaimsError::UntrustedIssuer {
+            issuer: parsed.claims.iss,
+        });
+    }
+    trusted
+        .verify(
+            &parsed.claims.iss,
+            parsed.signed.as_bytes(),
+            &parsed.signature,
+        )
+        .map_err(|_| ClaimsError::BadSignature {
+            issuer: parsed.claims.iss.clone(),
+        })?;
     check_times(&parsed.claims, unix_now())?;
     let claims = parsed.claims;
-    if !cluster_issuers.contains(&claims.iss) {
-        return Err(ClaimsError::UntrustedIssuer { issuer: claims.iss });
-    }
     let hash = invocation_hash(
         expected.origin_url,
         expected.target_url,
@@ -760,7 +772,7 @@ mod tests {
             b"hi",
         )
         .unwrap();
-        let issuers = vec![cluster.public_key()];
+        let issuers = TrustedIssuers::new([cluster.public_key()]).unwrap();
         verify_invocation(&jwt, &exp, &issuers).unwrap();
         let tampered = ExpectedInvocation { msg: b"ho", ..exp };
         assert!(matches!(
@@ -768,8 +780,15 @@ mod tests {
             Err(ClaimsError::InvocationMismatch { field: "hash", .. })
         ));
         assert!(matches!(
-            verify_invocation(&jwt, &exp, &[]),
+            verify_invocation(&jwt, &exp, &TrustedIssuers::default()),
             Err(ClaimsError::UntrustedIssuer { .. })
+        ));
+        // A token altered after signing fails on its signature.
+        let (signed, _) = jwt.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode([7u8; 64]));
+        assert!(matches!(
+            verify_invocation(&forged, &exp, &issuers),
+            Err(ClaimsError::BadSignature { .. })
         ));
     }
 }

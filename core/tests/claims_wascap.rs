@@ -186,7 +186,7 @@ fn invocation_tokens_interoperate() {
         operation: "HandleRequest",
         msg: b"payload",
     };
-    let issuers = vec![cluster.public_key()];
+    let issuers = nimbus_core::keys::TrustedIssuers::new([cluster.public_key()]).unwrap();
     claims::verify_invocation(&jwt, &expected, &issuers).unwrap();
 
     // Ours -> theirs.

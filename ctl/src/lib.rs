@@ -671,6 +671,7 @@ fn build_invocation(
 #[cfg(test)]
 mod tests {
     use nimbus_core::claims::{ExpectedInvocation, verify_invocation};
+    use nimbus_core::keys::TrustedIssuers;
 
     use super::*;
 
@@ -712,9 +713,11 @@ mod tests {
             operation: "Echo",
             msg: b"hi",
         };
-        verify_invocation(&inv.encoded_claims, &expected, &[cluster.public_key()]).unwrap();
-        let other = KeyPair::generate(KeyKind::Cluster).public_key();
-        assert!(verify_invocation(&inv.encoded_claims, &expected, &[other]).is_err());
+        let trusted = TrustedIssuers::new([cluster.public_key()]).unwrap();
+        verify_invocation(&inv.encoded_claims, &expected, &trusted).unwrap();
+        let other =
+            TrustedIssuers::new([KeyPair::generate(KeyKind::Cluster).public_key()]).unwrap();
+        assert!(verify_invocation(&inv.encoded_claims, &expected, &other).is_err());
 
         let unsigned = build_invocation(&actor, "Echo", Vec::new(), None).unwrap();
         assert!(unsigned.encoded_claims.is_empty());

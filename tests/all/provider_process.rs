@@ -472,7 +472,7 @@ async fn provider_calls_actors_back_over_nats() {
     let seen: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     let responder = {
         let (client, seen) = (fx.client.clone(), seen.clone());
-        let issuers = fx.issuers.clone();
+        let issuers = nimbus_core::keys::TrustedIssuers::new(&fx.issuers).unwrap();
         tokio::spawn(async move {
             while let Some(msg) = sub.next().await {
                 let inv = Invocation::from_msgpack(&msg.payload).unwrap();

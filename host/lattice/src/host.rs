@@ -202,12 +202,10 @@ impl HostBuilder {
             None => KeyPair::generate(KeyKind::Cluster),
         };
         let id = host_key.public_key();
-        let mut cluster_issuers = vec![cluster_key.public_key()];
-        for issuer in &config.cluster_issuers {
-            if !cluster_issuers.contains(issuer) {
-                cluster_issuers.push(issuer.clone());
-            }
-        }
+        let cluster_issuers = nimbus_core::keys::TrustedIssuers::new(
+            std::iter::once(cluster_key.public_key()).chain(config.cluster_issuers.iter().cloned()),
+        )
+        .map_err(|e| HostError::Config(format!("cluster issuers: {e}")))?;
         let runtime = match self.runtime {
             Some(runtime) => runtime,
             None => Runtime::new(self.runtime_config)?,

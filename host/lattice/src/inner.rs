@@ -26,7 +26,7 @@ pub(crate) type ProviderKey = (String, String);
 pub(crate) struct HostInner {
     pub id: String,
     pub cluster_key: KeyPair,
-    pub cluster_issuers: Vec<String>,
+    pub cluster_issuers: nimbus_core::keys::TrustedIssuers,
     pub config: HostConfig,
     pub subjects: Subjects,
     pub labels: BTreeMap<String, String>,

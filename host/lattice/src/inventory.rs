@@ -42,7 +42,12 @@ impl HostInner {
             uptime_seconds: self.uptime(),
             uptime_human: Some(human_duration(self.uptime())),
             version: Some(VERSION.to_string()),
-            cluster_issuers: Some(self.cluster_issuers.join(",")),
+            cluster_issuers: Some(
+                self.cluster_issuers
+                    .public_keys()
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             js_domain: None,
             ctl_host: server.clone(),
             prov_rpc_host: server.clone(),

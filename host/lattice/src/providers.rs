@@ -430,7 +430,11 @@ impl HostInner {
                 invocation_seed: host.cluster_key.seed().unwrap_or_default(),
                 instance_id: instance_id.clone(),
                 link_definitions: host.cache.links_for_provider(&provider_id, &link_name),
-                cluster_issuers: host.cluster_issuers.clone(),
+                cluster_issuers: host
+                    .cluster_issuers
+                    .public_keys()
+                    .map(String::from)
+                    .collect(),
                 config_json: config_json.clone(),
                 default_rpc_timeout_ms: Some(host.config.rpc_timeout.as_millis() as u64),
                 ..HostData::default()

@@ -301,12 +301,17 @@ pub(crate) async fn serve(
 
 /// What a host says when an invocation is signed by a cluster key it does not trust:
 /// which key it saw, which it trusts, and the two ways to make them agree.
-fn untrusted_cluster_key(issuer: &str, host_id: &str, lattice: &str, trusted: &[String]) -> String {
+fn untrusted_cluster_key(
+    issuer: &str,
+    host_id: &str,
+    lattice: &str,
+    trusted: &nimbus_core::keys::TrustedIssuers,
+) -> String {
     format!(
         "invocation signed by cluster key {issuer}, which host {host_id} of lattice `{lattice}` does not trust (it trusts {}). \
          If {issuer} is this lattice's key, give this machine its seed: run `wash lattice key export --lattice {lattice}` \
          where the key lives and `wash lattice key import --lattice {lattice} SEED` here, then restart the host; \
          or start the host with `--cluster-issuer {issuer}` to trust it as well",
-        trusted.join(", ")
+        trusted.public_keys().collect::<Vec<_>>().join(", ")
     )
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use nimbus_core::claims::{self, ClaimsError, ExpectedInvocation};
 use nimbus_core::encoding::{self, EncodingError};
+use nimbus_core::keys::TrustedIssuers;
 use nimbus_core::wire::{HostData, Invocation, InvocationResponse, ShutdownRequest};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -84,7 +85,10 @@ pub(crate) struct Dispatcher {
     provider_key: String,
     link_name: String,
     host_id: String,
-    cluster_issuers: Vec<String>,
+    /// Whether the host asked for signed invocations (it listed cluster issuers).
+    signing_required: bool,
+    /// The cluster keys whose invocations are accepted.
+    cluster_issuers: TrustedIssuers,
     /// One link per actor id, as the provider accepted it.
     links: RwLock<HashMap<String, LinkDefinition>>,
 }
@@ -92,17 +96,26 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher for `provider` configured from its host data (no links yet).
     pub(crate) fn new(provider: Arc<dyn Provider>, host_data: &HostData) -> Self {
+        let listed: Vec<&str> = host_data
+            .cluster_issuers
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut cluster_issuers = TrustedIssuers::default();
+        for key in &listed {
+            // An unusable key is trusted by nobody; signing stays required.
+            if let Err(e) = cluster_issuers.insert(key) {
+                warn!(%key, error = %e, "ignoring an invalid cluster issuer in the host data");
+            }
+        }
         Dispatcher {
             provider,
             provider_key: host_data.provider_key.clone(),
             link_name: host_data.link_name.clone(),
             host_id: host_data.host_id.clone(),
-            cluster_issuers: host_data
-                .cluster_issuers
-                .iter()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            signing_required: !listed.is_empty(),
+            cluster_issuers,
             links: RwLock::new(HashMap::new()),
         }
     }
@@ -169,7 +182,7 @@ impl Dispatcher {
     /// Checks the anti-forgery token when cluster issuers are configured (a host that
     /// passes none has invocation signing off).
     fn verify(&self, inv: &Invocation) -> Result<(), Rejection> {
-        if self.cluster_issuers.is_empty() {
+        if !self.signing_required {
             return Ok(());
         }
         if inv.encoded_claims.trim().is_empty() {
