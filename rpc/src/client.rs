@@ -1,0 +1,151 @@
+//! Sending an invocation: the envelope, the anti-forgery token, the request with a
+//! deadline, and the response turned back into bytes or an [`InvocationError`].
+
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+use nimbus_core::claims::sign_invocation;
+use nimbus_core::keys::KeyPair;
+use nimbus_core::subjects::Subjects;
+use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
+use tracing::Instrument as _;
+
+use crate::error::InvocationError;
+
+/// The cluster key invocations are signed with (`None`: sent unsigned, for lattices with
+/// signing off).
+pub type Signer = Option<KeyPair>;
+
+/// Sends invocations into one lattice over one NATS connection. Cheap to clone.
+#[derive(Clone)]
+pub struct RpcClient {
+    nats: async_nats::Client,
+    subjects: Subjects,
+    host_id: String,
+    signer: std::sync::Arc<Signer>,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("lattice", &self.subjects.lattice())
+            .field("host_id", &self.host_id)
+            .field("signed", &self.signer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RpcClient {
+    /// A client of the lattice of `subjects`; invocations name `host_id` as their sender
+    /// (a host's `N...` key, or the cluster key for callers that are no host).
+    pub fn new(nats: async_nats::Client, subjects: Subjects, host_id: impl Into<String>) -> Self {
+        RpcClient {
+            nats,
+            subjects,
+            host_id: host_id.into(),
+            signer: std::sync::Arc::new(None),
+        }
+    }
+
+    /// Signs every invocation with `signer` (a cluster key), or none with `None`.
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = std::sync::Arc::new(signer);
+        self
+    }
+
+    /// The lattice's subjects.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// The NATS connection.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// Calls `operation` on `target` as `origin` and waits at most `timeout` for the
+    /// answer.
+    pub async fn invoke(
+        &self,
+        origin: WasmCloudEntity,
+        target: WasmCloudEntity,
+        operation: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let inv = Invocation::new(origin, target, operation, payload, self.host_id.as_str());
+        let span = tracing::debug_span!(
+            "invocation",
+            target = %inv.target.public_key,
+            operation,
+            invocation_id = %inv.id,
+            remote = true,
+        );
+        self.send(inv, timeout).instrument(span).await
+    }
+
+    async fn send(
+        &self,
+        mut inv: Invocation,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        if let Some(signer) = self.signer.as_ref() {
+            inv.encoded_claims = sign_invocation(
+                signer,
+                &inv.id,
+                &inv.origin_url(),
+                &inv.target_url(),
+                &inv.operation,
+                &inv.msg,
+            )
+            .map_err(InvocationError::claims_invalid)?;
+        }
+        let subject = self.subjects.rpc_subject_for(&inv.target);
+        let body = inv.to_msgpack().map_err(InvocationError::malformed)?;
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(timeout));
+        let reply = self
+            .nats
+            .send_request(subject.clone(), request)
+            .await
+            .map_err(|e| match e.kind() {
+                RequestErrorKind::TimedOut => {
+                    InvocationError::timed_out(&describe(&inv.target), timeout)
+                }
+                RequestErrorKind::NoResponders => {
+                    InvocationError::no_responders(&subject, &describe(&inv.target))
+                }
+                RequestErrorKind::MaxPayloadExceeded => InvocationError::payload_too_large(
+                    inv.msg.len() as u64,
+                    self.nats.server_info().max_payload,
+                ),
+                _ => InvocationError::transport(e),
+            })?;
+        let response = InvocationResponse::from_msgpack(&reply.payload).map_err(|e| {
+            InvocationError::failed(format!(
+                "invalid InvocationResponse from {}: {e}",
+                describe(&inv.target)
+            ))
+        })?;
+        if response.is_chunked() {
+            return Err(InvocationError::failed(format!(
+                "the response of {} was chunked through the object store, which this lattice does not read; keep responses under the NATS max payload",
+                describe(&inv.target)
+            )));
+        }
+        response.into_result().map_err(InvocationError::from_wire)
+    }
+}
+
+/// Describes an entity for messages: `actor M...` or `provider V... (contract, link)`.
+pub fn describe(entity: &WasmCloudEntity) -> String {
+    if entity.is_actor() {
+        format!("actor {}", entity.public_key)
+    } else {
+        format!(
+            "provider {} ({} link name {})",
+            entity.public_key, entity.contract_id, entity.link_name
+        )
+    }
+}

@@ -1,0 +1,236 @@
+//! Answering invocations on one subject: the subscription in its queue group, the
+//! protocol checks every message passes (size, decoding, chunking, anti-forgery token),
+//! the [`Handler`] that does the work, and the reply. A served subject is drained on
+//! stop: no new requests are taken, the ones taken are finished, then it lets go, so a
+//! stopping server loses no request it accepted.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use nimbus_core::claims::{ClaimsError, ExpectedInvocation, verify_invocation};
+use nimbus_core::keys::TrustedIssuers;
+use nimbus_core::wire::{Invocation, InvocationResponse};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument as _;
+
+use crate::error::InvocationError;
+
+/// Bytes allowed on top of the payload maximum for the rest of an envelope.
+const ENVELOPE_SLACK: usize = 16 * 1024;
+
+/// What an invocation does once it passed the protocol checks: run an actor, call a
+/// provider. The server owns nothing else.
+pub trait Handler: Send + Sync + 'static {
+    /// Runs `invocation`; the bytes or the error become its InvocationResponse.
+    fn handle(
+        &self,
+        invocation: Invocation,
+    ) -> impl Future<Output = Result<Vec<u8>, InvocationError>> + Send;
+}
+
+/// The checks a server applies before its handler sees an invocation.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest payload accepted (bytes).
+    pub max_payload: usize,
+    /// Cluster keys whose tokens are accepted; `None` accepts unsigned invocations
+    /// (signing off).
+    pub trusted: Option<TrustedIssuers>,
+    /// Who answers, for messages: e.g. "host N... of lattice `default`".
+    pub receiver: String,
+    /// The lattice, for the commands a refusal suggests.
+    pub lattice: String,
+}
+
+impl Limits {
+    /// Checks one request body and decodes it: size, msgpack, chunking, token.
+    pub fn admit(&self, body: &[u8]) -> Result<Invocation, (String, InvocationError)> {
+        let max = self.max_payload;
+        if body.len() > max.saturating_add(ENVELOPE_SLACK) {
+            return Err((
+                String::new(),
+                InvocationError::payload_too_large(body.len() as u64, max),
+            ));
+        }
+        let inv = Invocation::from_msgpack(body)
+            .map_err(|e| (String::new(), InvocationError::malformed(e)))?;
+        let size = inv.content_length.unwrap_or(0).max(inv.msg.len() as u64);
+        if size > max as u64 {
+            return Err((inv.id, InvocationError::payload_too_large(size, max)));
+        }
+        if inv.is_chunked() {
+            let e = InvocationError::malformed(format!(
+                "content_length {size} is larger than msg ({} bytes), but {} does not fetch chunked payloads",
+                inv.msg.len(),
+                self.receiver
+            ));
+            return Err((inv.id, e));
+        }
+        if let Some(trusted) = &self.trusted
+            && let Err(e) = self.verify(&inv, trusted)
+        {
+            return Err((inv.id, e));
+        }
+        Ok(inv)
+    }
+
+    /// The one place an anti-forgery token is checked.
+    fn verify(&self, inv: &Invocation, trusted: &TrustedIssuers) -> Result<(), InvocationError> {
+        if inv.encoded_claims.trim().is_empty() {
+            return Err(InvocationError::claims_invalid(
+                "the invocation carries no anti-forgery token; the sender must sign invocations with the lattice's cluster key (or turn signing off on every host)",
+            ));
+        }
+        let origin_url = inv.origin_url();
+        let target_url = inv.target_url();
+        let expected = ExpectedInvocation {
+            id: &inv.id,
+            origin_url: &origin_url,
+            target_url: &target_url,
+            operation: &inv.operation,
+            msg: &inv.msg,
+        };
+        match verify_invocation(&inv.encoded_claims, &expected, trusted) {
+            Ok(_) => Ok(()),
+            Err(ClaimsError::UntrustedIssuer { issuer }) => {
+                let reason = untrusted(&issuer, &self.receiver, &self.lattice, trusted);
+                tracing::warn!(origin = %origin_url, "{reason}");
+                Err(InvocationError::claims_invalid(reason))
+            }
+            Err(other) => Err(InvocationError::claims_invalid(other)),
+        }
+    }
+}
+
+/// What a receiver says when an invocation is signed by a cluster key it does not trust:
+/// which key it saw, which it trusts, and the two ways to make them agree.
+fn untrusted(issuer: &str, receiver: &str, lattice: &str, trusted: &TrustedIssuers) -> String {
+    format!(
+        "invocation signed by cluster key {issuer}, which {receiver} does not trust (it trusts {}). \
+         If {issuer} is this lattice's key, give this machine its seed: run `wash lattice key export --lattice {lattice}` \
+         where the key lives and `wash lattice key import --lattice {lattice} SEED` here, then restart the host; \
+         or start the host with `--cluster-issuer {issuer}` to trust it as well",
+        trusted.public_keys().collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// A subject being served; stop it with [`Serving::stop`].
+pub struct Serving {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Serving {
+    /// Stops taking requests, finishes the ones taken (at most `grace`), then returns.
+    pub async fn stop(mut self, grace: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            tracing::warn!(
+                "in-flight invocations did not finish within {grace:?}; abandoning them"
+            );
+            self.task.abort();
+        }
+    }
+}
+
+/// Subscribes to `subject` in `queue` and answers every invocation on it with `handler`
+/// until stopped. Returns once the server has the subscription, so a caller may send
+/// right away.
+pub async fn serve<H: Handler>(
+    client: &async_nats::Client,
+    subject: String,
+    queue: String,
+    handler: Arc<H>,
+    limits: Limits,
+) -> Result<Serving, async_nats::SubscribeError> {
+    let mut subscriber = client.queue_subscribe(subject.clone(), queue).await?;
+    if let Err(e) = client.flush().await {
+        tracing::warn!(%subject, error = %e, "could not flush a new subscription");
+    }
+    let client = client.clone();
+    let limits = Arc::new(limits);
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut in_flight = JoinSet::new();
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                message = subscriber.next() => {
+                    let Some(message) = message else { break };
+                    in_flight.spawn(answer(
+                        client.clone(),
+                        handler.clone(),
+                        limits.clone(),
+                        message,
+                    ));
+                }
+                _ = &mut stop_rx, if !draining => {
+                    draining = true;
+                    // Unsubscribe at the server; what it already sent us still arrives.
+                    if subscriber.drain().await.is_err() {
+                        break;
+                    }
+                }
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::debug!(%subject, "stopped serving");
+    });
+    Ok(Serving {
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Answers one message: admits it, runs it, replies (never panics; every failure is an
+/// error response).
+async fn answer<H: Handler>(
+    client: async_nats::Client,
+    handler: Arc<H>,
+    limits: Arc<Limits>,
+    msg: async_nats::Message,
+) {
+    let Some(reply) = msg.reply else {
+        tracing::debug!(subject = %msg.subject, "dropping an RPC message without a reply subject");
+        return;
+    };
+    let response = match limits.admit(&msg.payload) {
+        Err((id, e)) => {
+            tracing::debug!(error = %e, "refused an invocation");
+            InvocationResponse::failure(id, e.to_wire())
+        }
+        Ok(inv) => {
+            let span = tracing::debug_span!(
+                "invocation",
+                target = %inv.target.public_key,
+                operation = %inv.operation,
+                invocation_id = %inv.id,
+                origin = %inv.origin.public_key,
+            );
+            let id = inv.id.clone();
+            match handler.handle(inv).instrument(span).await {
+                Ok(bytes) => InvocationResponse::success(id, bytes),
+                Err(e) => {
+                    tracing::debug!(error = %e, "invocation failed");
+                    InvocationResponse::failure(id, e.to_wire())
+                }
+            }
+        }
+    };
+    let body = match response.to_msgpack() {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode an InvocationResponse");
+            return;
+        }
+    };
+    if let Err(e) = client.publish(reply, body.into()).await {
+        tracing::warn!(error = %e, "could not send an InvocationResponse");
+    }
+}

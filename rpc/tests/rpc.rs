@@ -1,0 +1,226 @@
+//! The invocation protocol against a real nats-server: a signed call answered, every
+//! refusal with its own kind and a message saying what to do, error kinds that survive
+//! the wire, and a drained server that loses no accepted request.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nimbus_core::keys::{KeyKind, KeyPair, TrustedIssuers};
+use nimbus_core::subjects::Subjects;
+use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
+use nimbus_rpc::{ErrorKind, Handler, InvocationError, Limits, RpcClient, serve};
+use nimbus_tests::servers::NatsServer;
+
+/// Echoes, fails with the kind an operation names, or sleeps.
+struct TestHandler {
+    handled: AtomicUsize,
+}
+
+impl Handler for TestHandler {
+    async fn handle(&self, inv: Invocation) -> Result<Vec<u8>, InvocationError> {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        match inv.operation.as_str() {
+            "Busy" => Err(InvocationError::busy("actor M", "all 4 instances busy")),
+            "Fail" => Err(InvocationError::failed("the guest said no")),
+            "Sleep" => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(inv.msg)
+            }
+            _ => Ok(inv.msg),
+        }
+    }
+}
+
+struct Fixture {
+    _nats: NatsServer,
+    client: async_nats::Client,
+    subjects: Subjects,
+    cluster: KeyPair,
+    actor: String,
+    handler: Arc<TestHandler>,
+}
+
+async fn fixture(lattice: &str, trusted: Option<&KeyPair>) -> (Fixture, nimbus_rpc::Serving) {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let subjects = Subjects::for_lattice(lattice);
+    let cluster = trusted
+        .cloned()
+        .unwrap_or_else(|| KeyPair::generate(KeyKind::Cluster));
+    let actor = KeyPair::generate(KeyKind::Module).public_key();
+    let handler = Arc::new(TestHandler {
+        handled: AtomicUsize::new(0),
+    });
+    let limits = Limits {
+        max_payload: 1024,
+        trusted: trusted.map(|k| TrustedIssuers::new([k.public_key()]).unwrap()),
+        receiver: format!("test server of lattice `{lattice}`"),
+        lattice: lattice.to_string(),
+    };
+    let serving = serve(
+        &client,
+        subjects.rpc_actor(&actor),
+        subjects.rpc_actor_queue(&actor),
+        handler.clone(),
+        limits,
+    )
+    .await
+    .unwrap();
+    (
+        Fixture {
+            _nats: nats,
+            client,
+            subjects,
+            cluster,
+            actor,
+            handler,
+        },
+        serving,
+    )
+}
+
+impl Fixture {
+    fn rpc(&self, signer: Option<KeyPair>) -> RpcClient {
+        RpcClient::new(self.client.clone(), self.subjects.clone(), "NTEST").with_signer(signer)
+    }
+
+    async fn call(
+        &self,
+        rpc: &RpcClient,
+        op: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, InvocationError> {
+        let me = WasmCloudEntity::actor(&self.actor);
+        rpc.invoke(me.clone(), me, op, payload.to_vec(), Duration::from_secs(2))
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_calls_are_answered_and_strangers_refused_by_key() {
+    let cluster = KeyPair::generate(KeyKind::Cluster);
+    let (fx, serving) = fixture("rpcsigned", Some(&cluster)).await;
+    let ours = fx.rpc(Some(fx.cluster.clone()));
+    assert_eq!(fx.call(&ours, "Echo", b"hi").await.unwrap(), b"hi");
+
+    let stranger = KeyPair::generate(KeyKind::Cluster);
+    let err = fx
+        .call(&fx.rpc(Some(stranger.clone())), "Echo", b"hi")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ClaimsInvalid, "{err}");
+    assert!(
+        err.message()
+            .contains(&format!("signed by cluster key {}", stranger.public_key())),
+        "{err}"
+    );
+    assert!(
+        err.message()
+            .contains(&format!("it trusts {}", cluster.public_key())),
+        "{err}"
+    );
+    assert!(
+        err.message()
+            .contains("wash lattice key import --lattice rpcsigned"),
+        "{err}"
+    );
+
+    let err = fx.call(&fx.rpc(None), "Echo", b"hi").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ClaimsInvalid);
+    assert!(
+        err.message().contains("carries no anti-forgery token"),
+        "{err}"
+    );
+    assert_eq!(
+        fx.handler.handled.load(Ordering::SeqCst),
+        1,
+        "refused invocations never reach the handler"
+    );
+    serving.stop(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_its_own_kind() {
+    let (fx, serving) = fixture("rpckinds", None).await;
+    let rpc = fx.rpc(None);
+    // Errors of the handler keep their kind across the wire.
+    let busy = fx.call(&rpc, "Busy", b"").await.unwrap_err();
+    assert_eq!(busy.kind(), ErrorKind::Busy, "{busy}");
+    let failed = fx.call(&rpc, "Fail", b"").await.unwrap_err();
+    assert_eq!(failed.kind(), ErrorKind::Failed);
+    assert_eq!(failed.message(), "the guest said no");
+    // Too large for the server's limit (1 KiB), below NATS's.
+    let big = fx.call(&rpc, "Echo", &[0u8; 4096]).await.unwrap_err();
+    assert_eq!(big.kind(), ErrorKind::PayloadTooLarge, "{big}");
+    // Nobody serves this actor.
+    let nobody = WasmCloudEntity::actor(KeyPair::generate(KeyKind::Module).public_key());
+    let err = rpc
+        .invoke(
+            nobody.clone(),
+            nobody,
+            "Echo",
+            Vec::new(),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoResponders, "{err}");
+    // Slower than the caller waits.
+    let me = WasmCloudEntity::actor(&fx.actor);
+    let err = rpc
+        .invoke(
+            me.clone(),
+            me,
+            "Sleep",
+            Vec::new(),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    // Not msgpack at all: answered, not dropped.
+    let reply = fx
+        .client
+        .request(
+            fx.subjects.rpc_actor(&fx.actor),
+            b"\xc1garbage".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let response = InvocationResponse::from_msgpack(&reply.payload).unwrap();
+    let err = InvocationError::from_wire(response.into_result().unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Malformed, "{err}");
+    serving.stop(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_server_answers_every_request_it_took() {
+    let (fx, serving) = fixture("rpcdrain", None).await;
+    let rpc = fx.rpc(None);
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let rpc = rpc.clone();
+            let me = WasmCloudEntity::actor(&fx.actor);
+            tokio::spawn(async move {
+                rpc.invoke(me.clone(), me, "Sleep", vec![i], Duration::from_secs(5))
+                    .await
+            })
+        })
+        .collect();
+    // Stop once every request reached the handler: each must still be answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fx.handler.handled.load(Ordering::SeqCst) < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "requests never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    serving.stop(Duration::from_secs(5)).await;
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), vec![i as u8]);
+    }
+}
