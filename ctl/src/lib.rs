@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_nats::{RequestErrorKind, StatusCode};
 use futures_util::StreamExt;
-use nimbus_core::claims::{normalize_call_alias, sign_invocation};
+use nimbus_core::claims::normalize_call_alias;
 use nimbus_core::ctl::{
     ActorAuctionAck, ActorAuctionRequest, CtlOperationAck, GetClaimsResponse, Host, HostInventory,
     LinkDefinitionList, ProviderAuctionAck, ProviderAuctionRequest, RemoveLinkDefinitionRequest,
@@ -34,7 +34,8 @@ use nimbus_core::ctl::{
 use nimbus_core::keys::{KeyKind, KeyPair, PUBLIC_KEY_LEN};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::{CtlCommand, Subjects};
-use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
+use nimbus_core::wire::WasmCloudEntity;
+use nimbus_rpc::{ErrorKind, RpcClient};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -413,43 +414,43 @@ impl CtlClient {
             })
             .transpose()?;
         let actor_id = self.resolve_actor(actor).await?;
-        let invocation = build_invocation(&actor_id, operation, payload, cluster.as_ref())?;
-        let subject = self.subjects.rpc_actor(&actor_id);
-        let what = format!("the response of actor {actor_id} to {operation}");
-        let body = invocation
-            .to_msgpack()
-            .map_err(|e| CtlError::InvalidInput(format!("cannot encode the invocation: {e}")))?;
-        let reply = self
-            .request(&subject, body, &what, || CtlError::NotFound {
-                what: format!("actor {actor_id}"),
-                lattice: self.lattice().to_string(),
-                hint: "no host runs it; start it with `wash ctl start actor FILE` and check \
-                       `wash ctl get inventory`"
-                    .to_string(),
-            })
-            .await?;
-        let response =
-            InvocationResponse::from_msgpack(&reply.payload).map_err(|e| CtlError::BadReply {
-                what: what.clone(),
-                subject: subject.clone(),
-                detail: format!("not an InvocationResponse: {e}"),
-            })?;
-        if response.is_chunked() {
-            return Err(CtlError::BadReply {
-                what,
-                subject,
-                detail: format!(
-                    "the response was chunked to the object store ({} bytes), which this client does not fetch",
-                    response.content_length.unwrap_or_default()
-                ),
-            });
-        }
-        response
-            .into_result()
-            .map_err(|message| CtlError::Invocation {
-                actor: actor_id,
-                operation: operation.to_string(),
-                message,
+        // Origin and target are the actor itself and the sender is the cluster key
+        // (reference trip-wire 19), as `wash call` has always sent it.
+        let rpc = RpcClient::new(
+            self.nats.clone(),
+            self.subjects.clone(),
+            cluster
+                .as_ref()
+                .map(KeyPair::public_key)
+                .unwrap_or_default(),
+        )
+        .with_signer(cluster);
+        let entity = WasmCloudEntity::actor(&actor_id);
+        rpc.invoke(entity.clone(), entity, operation, payload, self.timeout)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::NoResponders => CtlError::NotFound {
+                    what: format!("actor {actor_id}"),
+                    lattice: self.lattice().to_string(),
+                    hint: "no host runs it; start it with `wash ctl start actor FILE` and check \
+                           `wash ctl get inventory`"
+                        .to_string(),
+                },
+                ErrorKind::TimedOut => CtlError::TimedOut {
+                    what: format!("the response of actor {actor_id} to {operation}"),
+                    subject: self.subjects.rpc_actor(&actor_id),
+                    timeout: self.timeout,
+                },
+                ErrorKind::Transport => CtlError::Transport {
+                    what: format!("the response of actor {actor_id} to {operation}"),
+                    server: self.server.clone(),
+                    message: e.to_string(),
+                },
+                _ => CtlError::Invocation {
+                    actor: actor_id.clone(),
+                    operation: operation.to_string(),
+                    message: e.to_string(),
+                },
             })
     }
 
@@ -643,36 +644,8 @@ fn accepted(ack: CtlOperationAck, target: &str, operation: &str) -> Result<(), C
     })
 }
 
-/// The invocation `wash call` sends (reference trip-wire 19): origin = target = the
-/// actor, `host_id` = the cluster key, signed with the cluster seed when given.
-fn build_invocation(
-    actor_id: &str,
-    operation: &str,
-    payload: Vec<u8>,
-    cluster: Option<&KeyPair>,
-) -> Result<Invocation, CtlError> {
-    let entity = WasmCloudEntity::actor(actor_id);
-    let host_id = cluster.map(KeyPair::public_key).unwrap_or_default();
-    let mut invocation = Invocation::new(entity.clone(), entity, operation, payload, host_id);
-    if let Some(cluster) = cluster {
-        invocation.encoded_claims = sign_invocation(
-            cluster,
-            &invocation.id,
-            &invocation.origin_url(),
-            &invocation.target_url(),
-            &invocation.operation,
-            &invocation.msg,
-        )
-        .map_err(|e| CtlError::InvalidInput(format!("cannot sign the invocation: {e}")))?;
-    }
-    Ok(invocation)
-}
-
 #[cfg(test)]
 mod tests {
-    use nimbus_core::claims::{ExpectedInvocation, verify_invocation};
-    use nimbus_core::keys::TrustedIssuers;
-
     use super::*;
 
     fn claims(sub: &str, alias: &str) -> HashMap<String, String> {
@@ -695,32 +668,6 @@ mod tests {
             "providers have no alias"
         );
         assert_eq!(find_alias(&list, ""), None);
-    }
-
-    #[test]
-    fn invocations_are_signed_by_the_cluster_for_the_actor_itself() {
-        let actor = KeyPair::generate(KeyKind::Module).public_key();
-        let cluster = KeyPair::generate(KeyKind::Cluster);
-        let inv = build_invocation(&actor, "Echo", b"hi".to_vec(), Some(&cluster)).unwrap();
-        assert_eq!(inv.origin, WasmCloudEntity::actor(&actor));
-        assert_eq!(inv.target, inv.origin);
-        assert_eq!(inv.host_id, cluster.public_key());
-        assert_eq!(inv.content_length, Some(2));
-        let expected = ExpectedInvocation {
-            id: &inv.id,
-            origin_url: &inv.origin_url(),
-            target_url: &inv.target_url(),
-            operation: "Echo",
-            msg: b"hi",
-        };
-        let trusted = TrustedIssuers::new([cluster.public_key()]).unwrap();
-        verify_invocation(&inv.encoded_claims, &expected, &trusted).unwrap();
-        let other =
-            TrustedIssuers::new([KeyPair::generate(KeyKind::Cluster).public_key()]).unwrap();
-        assert!(verify_invocation(&inv.encoded_claims, &expected, &other).is_err());
-
-        let unsigned = build_invocation(&actor, "Echo", Vec::new(), None).unwrap();
-        assert!(unsigned.encoded_claims.is_empty());
     }
 
     #[test]

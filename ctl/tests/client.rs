@@ -181,3 +181,54 @@ async fn ping_gathers_every_host_until_the_timeout() {
         .unwrap();
     assert!(bids.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_actor_sends_the_actor_to_itself_signed_by_the_cluster() {
+    use nimbus_core::claims::{ExpectedInvocation, verify_invocation};
+    use nimbus_core::keys::{KeyKind, KeyPair, TrustedIssuers};
+    use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
+
+    let nats = NatsServer::start();
+    let (nc, ctl) = client(&nats, "callshape").await;
+    let actor = KeyPair::generate(KeyKind::Module).public_key();
+    let cluster = KeyPair::generate(KeyKind::Cluster);
+    let mut sub = nc
+        .subscribe(Subjects::for_lattice("callshape").rpc_actor(&actor))
+        .await
+        .unwrap();
+    nc.flush().await.unwrap();
+    let serve = {
+        let nc = nc.clone();
+        tokio::spawn(async move {
+            let msg = sub.next().await.unwrap();
+            let inv = Invocation::from_msgpack(&msg.payload).unwrap();
+            let reply = InvocationResponse::success(&inv.id, b"ok".to_vec());
+            nc.publish(msg.reply.unwrap(), reply.to_msgpack().unwrap().into())
+                .await
+                .unwrap();
+            inv
+        })
+    };
+    let seed = cluster.seed().unwrap();
+    let answer = ctl
+        .call_actor(&actor, "Echo", b"hi".to_vec(), Some(&seed))
+        .await
+        .unwrap();
+    assert_eq!(answer, b"ok");
+    let inv = serve.await.unwrap();
+    assert_eq!(inv.origin, WasmCloudEntity::actor(&actor));
+    assert_eq!(inv.target, inv.origin);
+    assert_eq!(inv.host_id, cluster.public_key());
+    assert_eq!(inv.content_length, Some(2));
+    let expected = ExpectedInvocation {
+        id: &inv.id,
+        origin_url: &inv.origin_url(),
+        target_url: &inv.target_url(),
+        operation: "Echo",
+        msg: b"hi",
+    };
+    let trusted = TrustedIssuers::new([cluster.public_key()]).unwrap();
+    verify_invocation(&inv.encoded_claims, &expected, &trusted).unwrap();
+    let other = TrustedIssuers::new([KeyPair::generate(KeyKind::Cluster).public_key()]).unwrap();
+    assert!(verify_invocation(&inv.encoded_claims, &expected, &other).is_err());
+}
