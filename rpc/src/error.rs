@@ -189,6 +189,17 @@ impl InvocationError {
         )
     }
 
+    /// A provider holds no link for the calling actor (the provider's own check, after
+    /// the host's).
+    pub fn not_linked_at_provider(actor_id: &str, contract_id: &str) -> Self {
+        Self::new(
+            ErrorKind::LinkMissing,
+            format!(
+                "{NO_LINK}{contract_id}: no link from actor {actor_id} to this provider (the provider holds none for it); add one with `wash ctl link put`"
+            ),
+        )
+    }
+
     /// The actor's claims do not grant `contract_id`.
     pub fn capability_not_granted(actor_id: &str, contract_id: &str) -> Self {
         Self::new(

@@ -16,4 +16,4 @@ mod server;
 
 pub use client::{RpcClient, Signer, describe};
 pub use error::{ErrorKind, InvocationError};
-pub use server::{Handler, Limits, Serving, serve};
+pub use server::{Handler, Limits, Serving, respond, serve};

@@ -121,11 +121,25 @@ fn untrusted(issuer: &str, receiver: &str, lattice: &str, trusted: &TrustedIssue
 pub struct Serving {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    ended: bool,
 }
 
 impl Serving {
+    /// Resolves if the server stops by itself: its subscription ended because the NATS
+    /// connection is gone for good. Never resolves again once it has.
+    pub async fn ended(&mut self) {
+        if self.ended {
+            return std::future::pending().await;
+        }
+        let _ = (&mut self.task).await;
+        self.ended = true;
+    }
+
     /// Stops taking requests, finishes the ones taken (at most `grace`), then returns.
     pub async fn stop(mut self, grace: Duration) {
+        if self.ended {
+            return;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -185,6 +199,7 @@ pub async fn serve<H: Handler>(
     Ok(Serving {
         stop: Some(stop_tx),
         task,
+        ended: false,
     })
 }
 
@@ -200,7 +215,23 @@ async fn answer<H: Handler>(
         tracing::debug!(subject = %msg.subject, "dropping an RPC message without a reply subject");
         return;
     };
-    let response = match limits.admit(&msg.payload) {
+    let response = respond(handler.as_ref(), &limits, &msg.payload).await;
+    let body = match response.to_msgpack() {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode an InvocationResponse");
+            return;
+        }
+    };
+    if let Err(e) = client.publish(reply, body.into()).await {
+        tracing::warn!(error = %e, "could not send an InvocationResponse");
+    }
+}
+
+/// The response to one request body: admitted by `limits` and run by `handler`, or the
+/// error that stopped it. What a served subject replies, without the NATS part.
+pub async fn respond<H: Handler>(handler: &H, limits: &Limits, body: &[u8]) -> InvocationResponse {
+    match limits.admit(body) {
         Err((id, e)) => {
             tracing::debug!(error = %e, "refused an invocation");
             InvocationResponse::failure(id, e.to_wire())
@@ -222,15 +253,5 @@ async fn answer<H: Handler>(
                 }
             }
         }
-    };
-    let body = match response.to_msgpack() {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::error!(error = %e, "could not encode an InvocationResponse");
-            return;
-        }
-    };
-    if let Err(e) = client.publish(reply, body.into()).await {
-        tracing::warn!(error = %e, "could not send an InvocationResponse");
     }
 }

@@ -70,6 +70,26 @@ pub enum ProviderError {
     },
 }
 
+#[cfg(feature = "rpc")]
+impl ProviderError {
+    /// The error this becomes in the lattice's invocation protocol, with the kind a
+    /// caller reacts to (the one mapping, used by the host for in-process providers and
+    /// by the out-of-process runner). `contract_id` is the provider's contract.
+    pub fn to_invocation_error(&self, contract_id: &str) -> nimbus_rpc::InvocationError {
+        use nimbus_rpc::InvocationError;
+        match self {
+            ProviderError::UnknownOperation {
+                contract_id,
+                operation,
+            } => InvocationError::unknown_operation(operation, format!("contract {contract_id}")),
+            ProviderError::NotLinked { actor_id } => {
+                InvocationError::not_linked_at_provider(actor_id, contract_id)
+            }
+            other => InvocationError::from_wire(other.to_string()),
+        }
+    }
+}
+
 /// Who is calling a provider operation: the actor and the link the call travels on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallContext {

@@ -1,14 +1,15 @@
 //! The out-of-process way back into the lattice: an [`ActorCaller`] that sends a signed
-//! Invocation to the actor's RPC subject and waits for its InvocationResponse.
+//! Invocation to the actor's RPC subject (through `nimbus-rpc`, like every sender of the
+//! lattice) and waits for its InvocationResponse.
 
 use std::time::Duration;
 
-use async_nats::{Client, RequestErrorKind};
+use async_nats::Client;
 use async_trait::async_trait;
-use nimbus_core::claims;
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::subjects::Subjects;
-use nimbus_core::wire::{HostData, Invocation, InvocationResponse, WasmCloudEntity};
+use nimbus_core::wire::{HostData, WasmCloudEntity};
+use nimbus_rpc::{ErrorKind, RpcClient};
 use tracing::{Instrument, debug, debug_span};
 
 use super::RunError;
@@ -21,20 +22,16 @@ pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_millis(2000);
 /// (key, contract id, link name), target = the actor, signed with the host data's
 /// `invocation_seed` when there is one.
 pub struct NatsActorCaller {
-    client: Client,
-    subjects: Subjects,
+    rpc: RpcClient,
     origin: WasmCloudEntity,
-    host_id: String,
-    signer: Option<KeyPair>,
     timeout: Duration,
 }
 
 impl std::fmt::Debug for NatsActorCaller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsActorCaller")
-            .field("lattice", &self.subjects.lattice())
+            .field("rpc", &self.rpc)
             .field("origin", &self.origin)
-            .field("signed", &self.signer.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -61,16 +58,19 @@ impl NatsActorCaller {
             .default_rpc_timeout_ms
             .filter(|ms| *ms > 0)
             .map_or(DEFAULT_RPC_TIMEOUT, Duration::from_millis);
-        Ok(NatsActorCaller {
+        let rpc = RpcClient::new(
             client,
-            subjects: Subjects::for_lattice(host_data.lattice_rpc_prefix.clone()),
+            Subjects::for_lattice(host_data.lattice_rpc_prefix.clone()),
+            host_data.host_id.clone(),
+        )
+        .with_signer(signer);
+        Ok(NatsActorCaller {
+            rpc,
             origin: WasmCloudEntity::provider(
                 host_data.provider_key.clone(),
                 contract_id,
                 host_data.link_name.clone(),
             ),
-            host_id: host_data.host_id.clone(),
-            signer,
             timeout,
         })
     }
@@ -110,77 +110,31 @@ impl ActorCaller for NatsActorCaller {
                 reason: "not a valid actor public key (expected an `M...` key)".to_string(),
             });
         }
-        let mut inv = Invocation::new(
-            self.origin.clone(),
-            WasmCloudEntity::actor(actor_id),
-            operation,
-            payload,
-            self.host_id.clone(),
-        );
-        if let Some(signer) = &self.signer {
-            inv.encoded_claims = claims::sign_invocation(
-                signer,
-                &inv.id,
-                &inv.origin_url(),
-                &inv.target_url(),
-                &inv.operation,
-                &inv.msg,
+        let target = WasmCloudEntity::actor(actor_id);
+        let span = debug_span!("call_actor", %actor_id, %operation);
+        self.rpc
+            .invoke(
+                self.origin.clone(),
+                target,
+                operation,
+                payload,
+                self.timeout,
             )
-            .map_err(|e| {
-                Self::call_failed(actor_id, format!("failed to sign the invocation: {e}"))
-            })?;
-        }
-        let body = inv.to_msgpack().map_err(|e| {
-            Self::call_failed(actor_id, format!("failed to encode the invocation: {e}"))
-        })?;
-        let subject = self.subjects.rpc_actor(actor_id);
-        let span = debug_span!("call_actor", %actor_id, %operation, invocation_id = %inv.id);
-        let request = async_nats::Request::new()
-            .payload(body.into())
-            .timeout(Some(self.timeout));
-        let reply = match self
-            .client
-            .send_request(subject.clone(), request)
             .instrument(span.clone())
             .await
-        {
-            Ok(reply) => reply,
-            Err(e) => {
+            .map_err(|e| {
                 span.in_scope(|| debug!(error = %e, "actor call failed"));
-                return Err(match e.kind() {
-                    RequestErrorKind::NoResponders => ProviderError::ActorUnavailable {
+                match e.kind() {
+                    ErrorKind::NoResponders => ProviderError::ActorUnavailable {
                         actor_id: actor_id.to_string(),
                         reason: format!(
-                            "no responders on {subject}: the actor runs on no host of lattice `{}`; start it there (`wash ctl start actor`)",
-                            self.subjects.lattice()
+                            "{e} (lattice `{}`; start it there with `wash ctl start actor`)",
+                            self.rpc.subjects().lattice()
                         ),
                     },
-                    RequestErrorKind::TimedOut => Self::call_failed(
-                        actor_id,
-                        format!(
-                            "timed out after {} ms waiting for a reply on {subject}; the actor or its host is stuck or overloaded, or default_rpc_timeout_ms is too short",
-                            self.timeout.as_millis()
-                        ),
-                    ),
-                    _ => Self::call_failed(actor_id, format!("request on {subject} failed: {e}")),
-                });
-            }
-        };
-        let response = InvocationResponse::from_msgpack(&reply.payload).map_err(|e| {
-            Self::call_failed(
-                actor_id,
-                format!("the reply is not an InvocationResponse: {e}"),
-            )
-        })?;
-        if response.is_chunked() {
-            return Err(Self::call_failed(
-                actor_id,
-                "the reply was chunked through the object store, which this provider does not read; keep responses under 900 KiB",
-            ));
-        }
-        response
-            .into_result()
-            .map_err(|reason| Self::call_failed(actor_id, reason))
+                    _ => Self::call_failed(actor_id, e.to_string()),
+                }
+            })
     }
 }
 

@@ -6,62 +6,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use nimbus_core::claims::{self, ClaimsError, ExpectedInvocation};
 use nimbus_core::encoding::{self, EncodingError};
 use nimbus_core::keys::TrustedIssuers;
-use nimbus_core::wire::{HostData, Invocation, InvocationResponse, ShutdownRequest};
-use tracing::{Instrument, debug, info, info_span, warn};
+#[cfg(test)]
+use nimbus_core::wire::InvocationResponse;
+use nimbus_core::wire::{HostData, Invocation, ShutdownRequest};
+use nimbus_rpc::{Handler, InvocationError, Limits};
+use tracing::{debug, info, warn};
 
-use crate::{CallContext, LinkDefinition, Provider, ProviderError};
-
-/// Why an invocation was refused before it reached the provider. The `Display` text goes
-/// back to the caller in the response's `error` field.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Rejection {
-    /// The request body is not a msgpack Invocation.
-    #[error("malformed invocation: {0}")]
-    Malformed(#[source] EncodingError),
-    /// The payload was moved to the object store, which this runner does not read.
-    #[error(
-        "chunked invocation ({content_length} bytes, {in_msg} in the message) is not supported by this provider; keep payloads under the lattice chunking threshold (900 KiB)"
-    )]
-    Chunked {
-        /// The full payload length announced.
-        content_length: u64,
-        /// The bytes actually in `msg`.
-        in_msg: usize,
-    },
-    /// Cluster issuers are configured but the invocation carries no token.
-    #[error(
-        "invocation {id} is not signed, but this provider only accepts invocations signed by one of its cluster issuers; turn invocation signing on in the calling host"
-    )]
-    Unsigned {
-        /// The invocation id.
-        id: String,
-    },
-    /// The anti-forgery token does not check out.
-    #[error("invocation {id} rejected: {source}")]
-    Forged {
-        /// The invocation id.
-        id: String,
-        /// What the claims check found.
-        #[source]
-        source: ClaimsError,
-    },
-    /// The invocation names another provider than this one.
-    #[error(
-        "invocation targets provider {target} but reached provider {own}; check the lattice prefix and link definitions of the calling host"
-    )]
-    WrongTarget {
-        /// The `target.public_key` of the invocation.
-        target: String,
-        /// This provider's key.
-        own: String,
-    },
-    /// The provider itself (or the link check in front of it) failed the call.
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-}
+use crate::{CallContext, LinkDefinition, Provider};
 
 /// What happened to a link put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,10 +38,9 @@ pub(crate) struct Dispatcher {
     provider_key: String,
     link_name: String,
     host_id: String,
-    /// Whether the host asked for signed invocations (it listed cluster issuers).
-    signing_required: bool,
-    /// The cluster keys whose invocations are accepted.
-    cluster_issuers: TrustedIssuers,
+    /// What every invocation must pass before it reaches the provider (the lattice's
+    /// protocol checks, `nimbus-rpc`).
+    limits: Limits,
     /// One link per actor id, as the provider accepted it.
     links: RwLock<HashMap<String, LinkDefinition>>,
 }
@@ -109,100 +61,39 @@ impl Dispatcher {
                 warn!(%key, error = %e, "ignoring an invalid cluster issuer in the host data");
             }
         }
+        // A host that passes no cluster issuers has invocation signing off.
+        let trusted = (!listed.is_empty()).then_some(cluster_issuers);
+        let limits = Limits {
+            // The host checked the size before sending; NATS's own limit applies.
+            max_payload: usize::MAX,
+            trusted,
+            receiver: format!(
+                "provider {} (link name {}) of host {}",
+                host_data.provider_key, host_data.link_name, host_data.host_id
+            ),
+            lattice: host_data.lattice_rpc_prefix.clone(),
+        };
         Dispatcher {
             provider,
             provider_key: host_data.provider_key.clone(),
             link_name: host_data.link_name.clone(),
             host_id: host_data.host_id.clone(),
-            signing_required: !listed.is_empty(),
-            cluster_issuers,
+            limits,
             links: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Answers one RPC request body: never panics, always a response (an error response
-    /// for anything that is not a valid, permitted invocation).
+    /// The checks every invocation passes before [`Handler::handle`].
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Answers one RPC request body as the served subject does: never panics, always a
+    /// response (an error response for anything that is not a valid, permitted
+    /// invocation).
+    #[cfg(test)]
     pub(crate) async fn invoke(&self, body: &[u8]) -> InvocationResponse {
-        let invocation = match Invocation::from_msgpack(body) {
-            Ok(inv) => inv,
-            Err(e) => {
-                let rejection = Rejection::Malformed(e);
-                warn!(error = %rejection, "rejected an RPC request");
-                return InvocationResponse::failure("", rejection.to_string());
-            }
-        };
-        let id = invocation.id.clone();
-        let span = info_span!(
-            "invocation",
-            invocation_id = %invocation.id,
-            actor_id = %invocation.origin.public_key,
-            operation = %invocation.operation,
-        );
-        match self
-            .check_and_call(invocation)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(msg) => InvocationResponse::success(id, msg),
-            Err(e) => {
-                span.in_scope(|| debug!(error = %e, "invocation failed"));
-                InvocationResponse::failure(id, e.to_string())
-            }
-        }
-    }
-
-    async fn check_and_call(&self, inv: Invocation) -> Result<Vec<u8>, Rejection> {
-        if inv.is_chunked() {
-            return Err(Rejection::Chunked {
-                content_length: inv.content_length.unwrap_or_default(),
-                in_msg: inv.msg.len(),
-            });
-        }
-        self.verify(&inv)?;
-        if inv.target.public_key != self.provider_key {
-            return Err(Rejection::WrongTarget {
-                target: inv.target.public_key,
-                own: self.provider_key.clone(),
-            });
-        }
-        let actor_id = inv.origin.public_key;
-        if !self.is_linked(&actor_id) {
-            return Err(ProviderError::NotLinked { actor_id }.into());
-        }
-        let ctx = CallContext {
-            actor_id,
-            link_name: self.link_name.clone(),
-        };
-        Ok(self
-            .provider
-            .handle_invocation(&ctx, &inv.operation, inv.msg)
-            .await?)
-    }
-
-    /// Checks the anti-forgery token when cluster issuers are configured (a host that
-    /// passes none has invocation signing off).
-    fn verify(&self, inv: &Invocation) -> Result<(), Rejection> {
-        if !self.signing_required {
-            return Ok(());
-        }
-        if inv.encoded_claims.trim().is_empty() {
-            return Err(Rejection::Unsigned { id: inv.id.clone() });
-        }
-        let origin_url = inv.origin_url();
-        let target_url = inv.target_url();
-        let expected = ExpectedInvocation {
-            id: &inv.id,
-            origin_url: &origin_url,
-            target_url: &target_url,
-            operation: &inv.operation,
-            msg: &inv.msg,
-        };
-        claims::verify_invocation(&inv.encoded_claims, &expected, &self.cluster_issuers)
-            .map(|_| ())
-            .map_err(|source| Rejection::Forged {
-                id: inv.id.clone(),
-                source,
-            })
+        nimbus_rpc::respond(self, &self.limits, body).await
     }
 
     fn is_linked(&self, actor_id: &str) -> bool {
@@ -302,12 +193,42 @@ impl Dispatcher {
     }
 }
 
+impl Handler for Dispatcher {
+    /// Runs an admitted invocation: it must be for this provider and from a linked actor.
+    async fn handle(&self, inv: Invocation) -> Result<Vec<u8>, InvocationError> {
+        if inv.target.public_key != self.provider_key {
+            return Err(InvocationError::unknown_target(format!(
+                "invocation targets provider {} but reached provider {}; check the lattice prefix and link definitions of the calling host",
+                inv.target.public_key, self.provider_key
+            )));
+        }
+        let actor_id = inv.origin.public_key;
+        if !self.is_linked(&actor_id) {
+            return Err(InvocationError::not_linked_at_provider(
+                &actor_id,
+                self.provider.contract_id(),
+            ));
+        }
+        let ctx = CallContext {
+            actor_id,
+            link_name: self.link_name.clone(),
+        };
+        self.provider
+            .handle_invocation(&ctx, &inv.operation, inv.msg)
+            .await
+            .map_err(|e| e.to_invocation_error(self.provider.contract_id()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
+    use nimbus_core::claims;
     use nimbus_core::keys::{KeyKind, KeyPair};
+
+    use crate::ProviderError;
     use nimbus_core::wire::WasmCloudEntity;
 
     use super::*;
@@ -452,7 +373,11 @@ mod tests {
         let mut inv = invocation("Echo", b"");
         inv.content_length = Some(2_000_000);
         let err = d.invoke(&inv.to_msgpack().unwrap()).await.error.unwrap();
-        assert!(err.contains("chunked invocation (2000000 bytes"), "{err}");
+        assert!(
+            err.starts_with("malformed invocation: content_length 2000000"),
+            "{err}"
+        );
+        assert!(err.contains("does not fetch chunked payloads"), "{err}");
     }
 
     #[tokio::test]
@@ -471,12 +396,15 @@ mod tests {
             .await
             .error
             .unwrap();
-        assert!(err.contains("is not signed"), "{err}");
+        assert!(err.contains("carries no anti-forgery token"), "{err}");
 
         let mut forged = invocation("Echo", b"ok");
         sign(&mut forged, &KeyPair::generate(KeyKind::Cluster));
         let err = d.invoke(&forged.to_msgpack().unwrap()).await.error.unwrap();
-        assert!(err.contains("rejected"), "{err}");
+        assert!(
+            err.starts_with("claims invalid: invocation signed by cluster key"),
+            "{err}"
+        );
 
         let mut tampered = invocation("Echo", b"ok");
         sign(&mut tampered, &cluster);

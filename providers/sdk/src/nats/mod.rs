@@ -268,8 +268,20 @@ async fn serve_provider(
     let subjects = Subjects::for_lattice(host_data.lattice_rpc_prefix.clone());
     let (key, link) = (&host_data.provider_key, &host_data.link_name);
     let rpc_subject = subjects.rpc_provider(key, link);
+    let dispatcher = Arc::new(Dispatcher::new(provider, &host_data));
     let subs = Subscriptions {
-        rpc: queue_subscribe(&client, &rpc_subject, subjects.rpc_provider_queue()).await?,
+        rpc: nimbus_rpc::serve(
+            &client,
+            rpc_subject.clone(),
+            subjects.rpc_provider_queue().to_string(),
+            dispatcher.clone(),
+            dispatcher.limits().clone(),
+        )
+        .await
+        .map_err(|source| RunError::Subscribe {
+            subject: rpc_subject.clone(),
+            source,
+        })?,
         health: subscribe(&client, &subjects.provider_health(key, link)).await?,
         shutdown: subscribe(&client, &subjects.provider_shutdown(key, link)).await?,
         rpc_subject: rpc_subject.clone(),
@@ -282,7 +294,6 @@ async fn serve_provider(
         warn!(error = %e, "failed to flush the subscriptions");
     }
 
-    let dispatcher = Arc::new(Dispatcher::new(provider, &host_data));
     for link in host_data.link_definitions.iter().cloned() {
         dispatcher.put_link(link).await;
     }
@@ -313,10 +324,10 @@ async fn serve_provider(
     result
 }
 
-/// The request/reply subscriptions the serving loop answers.
+/// The request/reply subscriptions the serving loop answers (RPC through `nimbus-rpc`).
 struct Subscriptions {
     rpc_subject: String,
-    rpc: Subscriber,
+    rpc: nimbus_rpc::Serving,
     health: Subscriber,
     shutdown: Subscriber,
 }
@@ -324,20 +335,6 @@ struct Subscriptions {
 async fn subscribe(client: &Client, subject: &str) -> Result<Subscriber, RunError> {
     client
         .subscribe(subject.to_string())
-        .await
-        .map_err(|source| RunError::Subscribe {
-            subject: subject.to_string(),
-            source,
-        })
-}
-
-async fn queue_subscribe(
-    client: &Client,
-    subject: &str,
-    queue: &str,
-) -> Result<Subscriber, RunError> {
-    client
-        .queue_subscribe(subject.to_string(), queue.to_string())
         .await
         .map_err(|source| RunError::Subscribe {
             subject: subject.to_string(),
@@ -382,13 +379,7 @@ async fn serve(
     tokio::pin!(stdin_closed);
     let stop = loop {
         tokio::select! {
-            msg = rpc.next() => {
-                let Some(msg) = msg else {
-                    break Err(closed(&rpc_subject));
-                };
-                let (d, c) = (dispatcher.clone(), client.clone());
-                in_flight.spawn(async move { answer_invocation(&d, &c, msg).await });
-            }
+            () = rpc.ended() => break Err(closed(&rpc_subject)),
             msg = health.next() => {
                 let Some(msg) = msg else {
                     break Err(closed("the health subject"));
@@ -416,15 +407,19 @@ async fn serve(
             }
         }
     };
-    for sub in [&mut rpc, &mut health, &mut shutdown] {
+    for sub in [&mut health, &mut shutdown] {
         if let Err(e) = sub.unsubscribe().await {
             debug!(error = %e, "failed to unsubscribe");
         }
     }
     if let Ok(reason) = &stop {
-        info!(?reason, in_flight = in_flight.len(), "shutting down");
+        info!(?reason, "shutting down");
     }
-    let finish = async { while in_flight.join_next().await.is_some() {} };
+    // In-flight invocations finish (the RPC subject drains), then health answers.
+    let finish = async {
+        rpc.stop(drain_wait).await;
+        while in_flight.join_next().await.is_some() {}
+    };
     if tokio::time::timeout(drain_wait, finish).await.is_err() {
         warn!(
             abandoned = in_flight.len(),
@@ -438,25 +433,6 @@ async fn serve(
 fn closed(subject: &str) -> RunError {
     RunError::ConnectionClosed {
         subject: subject.to_string(),
-    }
-}
-
-async fn answer_invocation(dispatcher: &Dispatcher, client: &Client, msg: Message) {
-    let response = dispatcher.invoke(&msg.payload).await;
-    let Some(reply) = msg.reply else {
-        debug!(
-            invocation_id = %response.invocation_id,
-            "invocation had no reply subject; response dropped"
-        );
-        return;
-    };
-    match response.to_msgpack() {
-        Ok(bytes) => {
-            if let Err(e) = client.publish(reply, bytes.into()).await {
-                warn!(error = %e, invocation_id = %response.invocation_id, "failed to send a response");
-            }
-        }
-        Err(e) => error!(error = %e, "failed to encode an InvocationResponse"),
     }
 }
 
