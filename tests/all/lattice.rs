@@ -2,6 +2,9 @@
 //! going away, load shared by two hosts while one stops, and every malformed or refused
 //! invocation answered with its own error.
 
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,9 +12,10 @@ use std::time::Duration;
 use nimbus_core::claims::sign_invocation;
 use nimbus_core::ctl::{HostInventory, LinkDefinitionList};
 use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::Subjects;
 use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
-use nimbus_lattice::{InvocationError, MemoryStore, NatsConfig};
+use nimbus_lattice::{Host, InvocationError, MemoryStore, NatsConfig};
 use nimbus_tests::servers::{NatsCluster, NatsServer};
 
 use crate::lattice_support::*;
@@ -78,13 +82,7 @@ async fn two_hosts_share_actors_links_and_inventory() {
         assert_eq!(&inv.actors[0].id, actor);
         assert_eq!(inv.actors[0].instances.len(), 1);
     }
-    let pongs = ctl_gather(
-        &client,
-        subjects.ctl_ping_hosts(),
-        b"",
-        Duration::from_millis(500),
-    )
-    .await;
+    let pongs = ctl_gather(&client, subjects.ctl_ping_hosts(), b"", 3).await;
     let mut ids: Vec<String> = pongs
         .iter()
         .map(|p| p["id"].as_str().unwrap().to_string())
@@ -233,22 +231,18 @@ async fn stopping_one_of_two_hosts_under_load_loses_no_request() {
                 .unwrap(),
         );
     }
-    // At most the requests in flight at the moment of the stop may fail, and only with
-    // an error (here: none, because the stopping host drains).
+    // The stopping host drains: it unsubscribes at the server (new requests go to the
+    // other host) and answers every request it already took before it lets go.
+    // Known cause of TimedOut failures here: async-nats 0.51 (and 0.52) `Subscriber::drain`
+    // forgets the subscription on the connection task's next poll instead of on the PONG
+    // that follows the UNSUB, so requests the server routed to this host in between are
+    // dropped by the client unanswered.
     assert!(
-        failures.len() <= WORKERS,
-        "{} failures: {failures:?}",
-        failures.len()
+        failures.is_empty(),
+        "{} of {} requests failed: {failures:?}",
+        failures.len(),
+        WORKERS * CALLS
     );
-    for e in &failures {
-        assert!(
-            matches!(
-                e,
-                InvocationError::TimedOut(_) | InvocationError::NoResponders(_)
-            ),
-            "{e}"
-        );
-    }
     assert_eq!(done.load(Ordering::Relaxed), WORKERS * CALLS);
     // The remaining host carries on alone.
     assert_eq!(
@@ -421,7 +415,13 @@ async fn bad_invocations_get_specific_errors_and_the_host_keeps_serving() {
         Some(&stranger_cluster),
     )
     .await;
-    assert!(error_of(&r).starts_with("claims invalid: issuer"), "{r:?}");
+    assert!(
+        error_of(&r).starts_with(&format!(
+            "claims invalid: invocation signed by cluster key {}",
+            stranger_cluster.public_key()
+        )),
+        "{r:?}"
+    );
     // A token for another payload.
     let mut tampered = call(me.clone(), me.clone(), b"original");
     tampered.encoded_claims = sign_invocation(
@@ -657,5 +657,173 @@ async fn out_of_process_provider_is_supervised_linked_and_routed_over_nats() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no responders: "), "{err}");
+    host.stop().await.unwrap();
+}
+
+/// The echo provider binary behind a shell wrapper that appends the pid of each start to
+/// `dir/pids` (`exec` keeps the pid, so it is the provider's) and, while `dir/hold`
+/// exists, waits before running the provider: a test can keep a restarted process from
+/// subscribing, with its host data already written to its stdin.
+fn gated_echo_provider(dir: &Path) -> PathBuf {
+    const ECHO_BIN: &str = env!("CARGO_BIN_EXE_nimbus-test-echo-provider");
+    let script = dir.join("echo-provider.sh");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             echo $$ >> '{d}/pids'\n\
+             i=0\n\
+             while [ -e '{d}/hold' ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done\n\
+             exec '{ECHO_BIN}' \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// The pids the wrapper recorded, in start order (complete lines only).
+fn started_pids(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+}
+
+/// Waits until the wrapper has recorded `n` starts.
+async fn wait_for_starts(dir: &Path, n: usize) -> Vec<u32> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = started_pids(dir);
+        if pids.len() >= n {
+            return pids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the provider process was started {} times, not {n}, within 20 s",
+            pids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Calls `actor`'s `Forward` with `payload` until it succeeds (a provider process that is
+/// still starting, or has not got a link yet, fails the call), for at most 20 s.
+async fn forward_until_ok(host: &Host, actor: &str, payload: &[u8], what: &str) -> Vec<u8> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match host.call_actor(actor, "Forward", payload.to_vec()).await {
+            Ok(out) => return out,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "{what}: not yet");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{what}: still failing after 20 s: {e}"),
+        }
+    }
+}
+
+fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("failed to run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_provider_process_is_restarted_by_the_host_and_serves_every_link_again() {
+    const CONTRACT: &str = nimbus_echo_provider::CONTRACT_ID;
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = gated_echo_provider(dir.path());
+    let pid = provider_key();
+    let host = builder(&cluster_seed())
+        .lattice(lattice_name("provider-kill"))
+        .nats(NatsConfig::url(nats.url()))
+        .provider_executable("echo-bin", pid.clone(), CONTRACT, &wrapper)
+        .build()
+        .await
+        .unwrap();
+    let mut events = host.events();
+    let linked = echo_actor(Some(&[CONTRACT]), None);
+    let late = echo_actor(Some(&[CONTRACT]), None);
+    host.start_actor(linked.bytes, 1).await.unwrap();
+    host.start_actor(late.bytes, 1).await.unwrap();
+    let link = |actor: &str| LinkDefinition::new(actor, &pid, "default", CONTRACT, HashMap::new());
+    host.put_link(link(&linked.id)).await.unwrap();
+    host.launch_provider("echo-bin", "default", None)
+        .await
+        .unwrap();
+    let echo = |body: &[u8]| forward("default", CONTRACT, "Echo", body);
+    assert_eq!(
+        forward_until_ok(&host, &linked.id, &echo(b"before"), "first start").await,
+        b"before"
+    );
+    let first = match started_pids(dir.path())[..] {
+        [first] => first,
+        ref pids => panic!("expected one start before the kill, got {pids:?}"),
+    };
+
+    // Killed: the host's supervisor starts a replacement, which the wrapper holds before
+    // it subscribes (its host data is already written).
+    std::fs::write(dir.path().join("hold"), b"").unwrap();
+    kill_9(first);
+    let second = wait_for_starts(dir.path(), 2).await[1];
+    assert_ne!(second, first);
+    // Nothing serves the provider meanwhile: the calls really go to the process.
+    let err = host
+        .call_actor(&linked.id, "Forward", echo(b"down"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no responders"), "{err}");
+    // A link put now misses the replacement's host data and its subscription both.
+    host.put_link(link(&late.id)).await.unwrap();
+    std::fs::remove_file(dir.path().join("hold")).unwrap();
+
+    // The replacement serves the link it had and the one put while it was starting.
+    assert_eq!(
+        forward_until_ok(
+            &host,
+            &linked.id,
+            &echo(b"after"),
+            "old link after the restart"
+        )
+        .await,
+        b"after"
+    );
+    assert_eq!(
+        forward_until_ok(
+            &host,
+            &late.id,
+            &echo(b"late"),
+            "link put during the restart"
+        )
+        .await,
+        b"late"
+    );
+    let links = host
+        .call_actor(
+            &linked.id,
+            "Forward",
+            forward("default", CONTRACT, "Links", b""),
+        )
+        .await
+        .unwrap();
+    let mut expected = vec![linked.id.clone(), late.id.clone()];
+    expected.sort();
+    assert_eq!(
+        rmp_serde::from_slice::<Vec<String>>(&links).unwrap(),
+        expected
+    );
+    assert_eq!(started_pids(dir.path()), vec![first, second]);
+    // Still one provider, never reported stopped.
+    assert_eq!(host.inventory().providers.len(), 1);
+    while let Ok(event) = events.try_recv() {
+        assert_ne!(event.name(), Some("provider_stopped"), "{event:?}");
+    }
     host.stop().await.unwrap();
 }

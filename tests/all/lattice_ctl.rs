@@ -1,14 +1,17 @@
 //! The control interface over NATS with raw JSON, as a 0.x control client sends it: every
-//! verb, the events that report the outcome of acknowledged commands, and refusals of bad
-//! requests (after which the host keeps answering).
+//! verb, the events that report the outcome of acknowledged commands (the `*_failed` ones
+//! too, with their reasons), and refusals of bad requests (after which the host keeps
+//! answering).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_core::ctl::{GetClaimsResponse, HostInventory, LinkDefinitionList};
+use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::{CtlCommand, Subjects};
+use nimbus_echo_provider::EchoProvider;
 use nimbus_lattice::{Host, NatsConfig};
-use nimbus_provider_sdk::Provider;
+use nimbus_provider_sdk::{CallContext, Provider, ProviderContext, ProviderError};
 use nimbus_tests::servers::NatsServer;
 use serde_json::json;
 
@@ -48,9 +51,10 @@ async fn every_control_verb_over_raw_json() {
     let mut events = client.subscribe(s.events()).await.unwrap();
     client.flush().await.unwrap();
 
-    // ping.hosts: every host answers.
-    let pongs = ctl_gather(&client, s.ctl_ping_hosts(), b"", Duration::from_millis(400)).await;
-    assert_eq!(pongs.len(), 2);
+    // ping.hosts: every host answers, once.
+    let pongs = ctl_gather(&client, s.ctl_ping_hosts(), b"", 2).await;
+    assert_eq!(pongs.len(), 2, "{pongs:?}");
+    assert!(pongs.iter().any(|p| p["id"] == other.id()), "{pongs:?}");
     let pong = pongs.iter().find(|p| p["id"] == host.id()).unwrap();
     assert_eq!(pong["labels"]["zone"], "blue");
     assert_eq!(pong["lattice_prefix"], lattice.as_str());
@@ -116,6 +120,17 @@ async fn every_control_verb_over_raw_json() {
     })
     .await;
 
+    // Before the provider runs anywhere, both hosts bid for it.
+    let provider_auction = json!({"provider_ref": "test-provider", "link_name": "default"});
+    let bids = ctl_gather(
+        &client,
+        s.ctl_auction_provider(),
+        provider_auction.to_string().as_bytes(),
+        2,
+    )
+    .await;
+    assert_eq!(bids.len(), 2, "{bids:?}");
+
     // lp of a registered in-process provider.
     let lp = json!({"provider_ref": "test-provider", "link_name": "default"});
     let ack = ctl(
@@ -174,29 +189,38 @@ async fn every_control_verb_over_raw_json() {
     assert_eq!(mine["caps"], TEST_CONTRACT);
     assert_eq!(mine["call_alias"], "ctl_echo");
 
-    // Auctions: only hosts whose labels satisfy the constraints bid.
+    // Auctions: every host bids without constraints, only hosts whose labels satisfy
+    // them bid with.
+    let bids = ctl_gather(
+        &client,
+        s.ctl_auction_actor(),
+        json!({"actor_ref": "x", "constraints": {}})
+            .to_string()
+            .as_bytes(),
+        2,
+    )
+    .await;
+    assert_eq!(bids.len(), 2, "{bids:?}");
     let bids = ctl_gather(
         &client,
         s.ctl_auction_actor(),
         json!({"actor_ref": "x", "constraints": {"zone": "blue"}})
             .to_string()
             .as_bytes(),
-        Duration::from_millis(400),
+        1,
     )
     .await;
-    assert_eq!(bids.len(), 1);
+    assert_eq!(bids.len(), 1, "{bids:?}");
     assert_eq!(bids[0]["host_id"], host.id());
     let bids = ctl_gather(
         &client,
         s.ctl_auction_provider(),
-        json!({"provider_ref": "test-provider", "link_name": "default"})
-            .to_string()
-            .as_bytes(),
-        Duration::from_millis(400),
+        provider_auction.to_string().as_bytes(),
+        1,
     )
     .await;
-    // The host already running it does not bid; the other one does.
-    assert_eq!(bids.len(), 1);
+    // The host already running it no longer bids (both did before the lp); the other does.
+    assert_eq!(bids.len(), 1, "{bids:?}");
     assert_eq!(bids[0]["host_id"], other.id());
 
     // registries.put.
@@ -205,10 +229,10 @@ async fn every_control_verb_over_raw_json() {
         &client,
         s.ctl_registries_put(),
         creds.to_string().as_bytes(),
-        Duration::from_millis(400),
+        2,
     )
     .await;
-    assert_eq!(acks.len(), 2);
+    assert_eq!(acks.len(), 2, "{acks:?}");
     assert!(acks.iter().all(accepted));
 
     // linkdefs.del.
@@ -414,5 +438,220 @@ async fn heartbeats_are_published_on_the_configured_period() {
     })
     .await;
     assert_eq!(beat.source, host.id());
+    host.stop().await.unwrap();
+}
+
+/// A provider whose start fails, for `provider_start_failed`.
+struct UnstartableProvider;
+
+#[async_trait::async_trait]
+impl Provider for UnstartableProvider {
+    fn contract_id(&self) -> &str {
+        TEST_CONTRACT
+    }
+
+    async fn start(&self, _ctx: ProviderContext) -> Result<(), ProviderError> {
+        Err(ProviderError::Backend(
+            "the backend at 127.0.0.1:1 refused the connection".into(),
+        ))
+    }
+
+    async fn put_link(&self, _link: &LinkDefinition) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn delete_link(&self, _actor_id: &str) {}
+
+    async fn handle_invocation(
+        &self,
+        _ctx: &CallContext,
+        operation: &str,
+        _payload: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        Err(ProviderError::UnknownOperation {
+            contract_id: TEST_CONTRACT.into(),
+            operation: operation.into(),
+        })
+    }
+}
+
+/// Every `*_failed` event the host publishes (on the lattice's event subject, as a 0.x
+/// client sees them), each triggered by an acknowledged command or link that then fails,
+/// and each carrying a reason that says what went wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_commands_and_links_are_reported_by_failed_events_with_the_reason() {
+    let nats = NatsServer::start();
+    let lattice = lattice_name("ctl-failed");
+    let s = Subjects::for_lattice(&lattice);
+    let dir = tempfile::tempdir().unwrap();
+    let missing_binary = dir.path().join("no-such-provider");
+    let echo_pid = provider_key();
+    let host = builder(&cluster_seed())
+        .lattice(&lattice)
+        .nats(NatsConfig::url(nats.url()))
+        .provider_executable(
+            "missing-binary",
+            provider_key(),
+            TEST_CONTRACT,
+            &missing_binary,
+        )
+        .provider_factory(
+            "unstartable",
+            provider_key(),
+            Arc::new(|| Arc::new(UnstartableProvider) as Arc<dyn Provider>),
+        )
+        .build()
+        .await
+        .unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let mut events = client.subscribe(s.events()).await.unwrap();
+    client.flush().await.unwrap();
+    let cmd = |c| s.ctl_command(host.id(), c);
+
+    // la of a file that is not a wasm module: acked (the file is readable), then
+    // actor_start_failed and actors_start_failed say why.
+    let garbage = dir.path().join("not-wasm.wasm");
+    std::fs::write(&garbage, b"this is not a wasm module").unwrap();
+    let garbage_ref = garbage.display().to_string();
+    let la = json!({"actor_ref": garbage_ref, "count": 1});
+    let ack = ctl(
+        &client,
+        cmd(CtlCommand::LaunchActor),
+        la.to_string().as_bytes(),
+    )
+    .await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "actor_start_failed", |e| {
+        e.data["actor_ref"] == garbage_ref.as_str()
+    })
+    .await;
+    assert_eq!(failed.source, host.id());
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("failed to load actor: ") && error.contains("not a WebAssembly module"),
+        "{error}"
+    );
+    let failed = wait_nats_event(&mut events, "actors_start_failed", |e| {
+        e.data["image_ref"] == garbage_ref.as_str()
+    })
+    .await;
+    assert_eq!(failed.data["host_id"], host.id());
+    assert_eq!(failed.data["error"].as_str().unwrap(), error);
+
+    // la of a valid module without claims, on a host that requires them.
+    let unsigned = dir.path().join("unsigned.wasm");
+    std::fs::write(&unsigned, nimbus_tests::actor_wasm("echo")).unwrap();
+    let unsigned_ref = unsigned.display().to_string();
+    let la = json!({"actor_ref": unsigned_ref, "count": 1});
+    let ack = ctl(
+        &client,
+        cmd(CtlCommand::LaunchActor),
+        la.to_string().as_bytes(),
+    )
+    .await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "actor_start_failed", |e| {
+        e.data["actor_ref"] == unsigned_ref.as_str()
+    })
+    .await;
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(
+        error.contains("module is not signed") && error.contains("wash claims sign"),
+        "{error}"
+    );
+
+    // scale of an actor that does not run, from a file that is gone: actors_start_failed
+    // with the actor's key and the path.
+    let nobody = echo_actor(None, None).id;
+    let gone = dir.path().join("gone.wasm").display().to_string();
+    let scale = json!({"actor_id": nobody, "actor_ref": gone, "count": 2});
+    let ack = ctl(
+        &client,
+        cmd(CtlCommand::ScaleActor),
+        scale.to_string().as_bytes(),
+    )
+    .await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "actors_start_failed", |e| {
+        e.data["public_key"] == nobody.as_str()
+    })
+    .await;
+    assert_eq!(failed.data["image_ref"], gone.as_str());
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("failed to read actor file {gone}")),
+        "{error}"
+    );
+
+    // lp of a registered executable that does not exist.
+    let lp = json!({"provider_ref": "missing-binary", "link_name": "default"});
+    let ack = ctl(
+        &client,
+        cmd(CtlCommand::LaunchProvider),
+        lp.to_string().as_bytes(),
+    )
+    .await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "provider_start_failed", |e| {
+        e.data["provider_ref"] == "missing-binary"
+    })
+    .await;
+    assert_eq!(failed.source, host.id());
+    assert_eq!(failed.data["link_name"], "default");
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(
+        error.contains(&missing_binary.display().to_string()) && error.contains("does not exist"),
+        "{error}"
+    );
+
+    // lp of an in-process provider whose start fails: its own reason comes through.
+    let lp = json!({"provider_ref": "unstartable", "link_name": "other"});
+    let ack = ctl(
+        &client,
+        cmd(CtlCommand::LaunchProvider),
+        lp.to_string().as_bytes(),
+    )
+    .await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "provider_start_failed", |e| {
+        e.data["provider_ref"] == "unstartable"
+    })
+    .await;
+    assert_eq!(failed.data["link_name"], "other");
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(
+        error.contains("provider failed to start") && error.contains("refused the connection"),
+        "{error}"
+    );
+    assert!(host.inventory().providers.is_empty());
+
+    // A link the (in-process) provider refuses: stored and acked, then linkdef_set_failed
+    // with the provider's reason.
+    host.start_provider(Arc::new(EchoProvider::new()), &echo_pid, "default")
+        .await
+        .unwrap();
+    let actor = echo_actor(None, None).id;
+    let link = json!({"actor_id": actor, "provider_id": echo_pid, "link_name": "default",
+                      "contract_id": nimbus_echo_provider::CONTRACT_ID, "values": {"reject": "yes"}});
+    let ack = ctl(&client, s.ctl_linkdefs_put(), link.to_string().as_bytes()).await;
+    assert!(accepted(&ack), "{ack}");
+    let failed = wait_nats_event(&mut events, "linkdef_set_failed", |e| {
+        e.data["actor_id"] == actor.as_str()
+    })
+    .await;
+    assert_eq!(failed.source, host.id());
+    assert_eq!(failed.data["provider_id"], echo_pid.as_str());
+    assert_eq!(
+        failed.data["contract_id"],
+        nimbus_echo_provider::CONTRACT_ID
+    );
+    assert_eq!(failed.data["link_name"], "default");
+    let error = failed.data["error"].as_str().unwrap();
+    assert!(error.contains("`reject` is set"), "{error}");
+
+    // The host carries on; nothing that failed was left running.
+    let inv = inventory(&client, &s, &host).await;
+    assert!(inv.actors.is_empty(), "{inv:?}");
+    assert_eq!(inv.providers.len(), 1);
     host.stop().await.unwrap();
 }

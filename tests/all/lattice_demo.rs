@@ -1,18 +1,92 @@
 //! The demo topologies users run: `scripts/lattice-demo.sh` (nats-server, two hosts,
 //! out-of-process providers, `wash app deploy`) end to end, and `docker-compose.yml`
-//! validated by docker-compose itself.
+//! validated by docker-compose itself. The demo runs with `SKIP_BUILD=1` on the binaries
+//! `scripts/test.sh` built before the tests.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nimbus_tests::repo_root;
 use nimbus_tests::servers::free_port;
 
+/// The target dir and profile this test binary was built into
+/// (`<target>/<profile>/deps/all-<hash>`): the demo's binaries are expected there too.
+fn target_and_profile() -> (PathBuf, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let profile = profile_dir
+        .file_name()
+        .expect("a profile dir name")
+        .to_string_lossy()
+        .into_owned();
+    let target = profile_dir.parent().expect("a target dir").to_path_buf();
+    (target, profile)
+}
+
+/// What `scripts/lattice-demo.sh` runs with `SKIP_BUILD=1`, which this test never builds
+/// (other tests run the same binaries meanwhile); `scripts/test.sh` builds them first.
+/// Panics naming whatever is missing and the commands that build it.
+fn demo_prerequisites(target: &Path, profile: &str) {
+    let bin = target.join(profile);
+    let wasm = repo_root().join("actors/target/wasm");
+    let mut missing: Vec<PathBuf> = [
+        "wash",
+        "nimbus-httpserver-provider",
+        "nimbus-keyvalue-provider",
+    ]
+    .iter()
+    .map(|name| bin.join(name))
+    .chain(
+        ["gateway", "owners", "vets", "visits", "ui"]
+            .iter()
+            .map(|actor| wasm.join(format!("petclinic-{actor}.wasm"))),
+    )
+    .filter(|path| !path.is_file())
+    .collect();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let nats_server = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([Path::new(&home).join(".local/bin")])
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file());
+    if nats_server.is_none() {
+        missing.push("nats-server (on PATH or in ~/.local/bin)".into());
+    }
+    let release = if profile == "release" {
+        " --release"
+    } else {
+        ""
+    };
+    assert!(
+        missing.is_empty(),
+        "the lattice demo needs prebuilt binaries this test does not build; missing:\n  {}\n\
+         build them as scripts/test.sh does: `bash scripts/setup.sh lattice`, \
+         `bash scripts/build-actors.sh` and \
+         `cargo build{release} -p wash-cli -p nimbus-provider-httpserver -p nimbus-provider-keyvalue`",
+        missing
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
 #[test]
 fn lattice_demo_script_serves_the_petclinic_across_two_hosts() {
+    let (target, profile) = target_and_profile();
+    demo_prerequisites(&target, &profile);
     let work = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/lattice-demo.sh"))
         .arg("--check")
+        .env("SKIP_BUILD", "1")
+        .env("CARGO_TARGET_DIR", &target)
+        .env("PROFILE", &profile)
         .env("NATS_PORT", free_port().to_string())
         .env("HTTP_PORT", free_port().to_string())
         .env("DEMO_DIR", work.path())
@@ -45,7 +119,7 @@ fn docker_compose_file_is_valid_and_has_the_demo_topology() {
         .args(["config"])
         .current_dir(repo_root())
         .output()
-        .expect("docker-compose not found: run scripts/setup.sh");
+        .expect("docker-compose not found: run `scripts/setup.sh test`");
     assert!(
         out.status.success(),
         "docker-compose config rejected docker-compose.yml: {}",

@@ -247,23 +247,53 @@ pub async fn ctl(client: &async_nats::Client, subject: String, body: &[u8]) -> s
     serde_json::from_slice(&reply.payload).unwrap()
 }
 
-/// A scatter/gather control request: every reply within `wait`.
+/// How long a scatter/gather request may take to collect the replies it expects.
+const GATHER_DEADLINE: Duration = Duration::from_secs(15);
+/// One round of a scatter/gather request: sent again after this if replies are missing
+/// (a host whose subscription was not yet at the server when the request went out).
+const GATHER_ROUND: Duration = Duration::from_secs(3);
+/// Once the expected replies are in, how long to go on listening for replies that
+/// should not come (a host bidding that should not); their absence cannot be awaited
+/// forever, but this starts only once every expected host has answered.
+const GATHER_SETTLE: Duration = Duration::from_millis(300);
+
+/// A scatter/gather control request expecting replies from `expected` hosts: sends it
+/// (again each round, if replies are missing) until a round collects `expected` replies,
+/// then listens a little longer and returns every reply of that round, extras included, so
+/// the caller can assert the exact count. Panics with the replies seen if `expected` do
+/// not arrive within 15 s.
 pub async fn ctl_gather(
     client: &async_nats::Client,
     subject: String,
     body: &[u8],
-    wait: Duration,
+    expected: usize,
 ) -> Vec<serde_json::Value> {
-    let inbox = client.new_inbox();
-    let mut sub = client.subscribe(inbox.clone()).await.unwrap();
-    client
-        .publish_with_reply(subject, inbox, body.to_vec().into())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, sub.next()).await {
-        out.push(serde_json::from_slice(&msg.payload).unwrap());
+    let deadline = tokio::time::Instant::now() + GATHER_DEADLINE;
+    loop {
+        let inbox = client.new_inbox();
+        let mut sub = client.subscribe(inbox.clone()).await.unwrap();
+        client
+            .publish_with_reply(subject.clone(), inbox, body.to_vec().into())
+            .await
+            .unwrap();
+        let mut out: Vec<serde_json::Value> = Vec::new();
+        let round_end = (tokio::time::Instant::now() + GATHER_ROUND).min(deadline);
+        while out.len() < expected {
+            match tokio::time::timeout_at(round_end, sub.next()).await {
+                Ok(Some(msg)) => out.push(serde_json::from_slice(&msg.payload).unwrap()),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if out.len() >= expected {
+            while let Ok(Some(msg)) = tokio::time::timeout(GATHER_SETTLE, sub.next()).await {
+                out.push(serde_json::from_slice(&msg.payload).unwrap());
+            }
+            return out;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {expected} replies on {subject} within {GATHER_DEADLINE:?}: {out:?}",
+            out.len()
+        );
     }
-    out
 }

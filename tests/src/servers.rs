@@ -1,22 +1,42 @@
 //! Real servers for integration tests: `nats-server` (alone, with JetStream, or as a cluster
-//! with routes) and `redis-server`, each on a free loopback port with its own temp dir,
-//! killed when the handle drops.
+//! with routes) and `redis-server`, each with its own temp dir and log file, killed when the
+//! handle drops.
 //!
-//! The binaries come from `scripts/setup.sh`; set `NATS_SERVER` or `REDIS_SERVER` to use
+//! No test can end up talking to another test's server:
+//!
+//! - nats-server picks its own free ports (`-1` in its config file) and writes the ports it
+//!   bound to a ports file named after its pid once it listens; the harness waits for the
+//!   file of *its* child, so the port it hands out is held by that child.
+//! - redis-server cannot pick its own port, so it is given a free one and the harness asks
+//!   whoever answers there for its pid (`INFO server`, `process_id`): ready only once that
+//!   is the child's pid. If the port was taken in the meantime, the child exits (it cannot
+//!   bind) and the harness starts it again on another port.
+//! - [`NatsServer::stop`] and [`RedisServer::stop`] kill the server and so let go of its
+//!   port; `restart` asks for the same port(s) again and panics, with the server's log, if
+//!   the new process cannot have them (another process took the port meanwhile).
+//!
+//! The binaries come from `scripts/setup.sh test`; set `NATS_SERVER` or `REDIS_SERVER` to use
 //! another one.
 
-use std::io::Read;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// How long a server may take to accept connections after it is spawned.
+/// How long a server may take to listen after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the routes of a new cluster may take to form.
+const ROUTES_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a free port is tried for redis-server before giving up.
+const REDIS_PORT_ATTEMPTS: usize = 5;
 
-/// A loopback TCP port that was free a moment ago.
+/// A loopback TCP port that was free a moment ago (another process may take it before you
+/// bind it; the servers here do not rely on it staying free).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -44,29 +64,8 @@ fn find_binary(env_var: &str, name: &str) -> PathBuf {
         .into_iter()
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
-            panic!("`{name}` not found: run scripts/setup.sh or set {env_var} to its path")
+            panic!("`{name}` not found: run `scripts/setup.sh test` or set {env_var} to its path")
         })
-}
-
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
-    let start = Instant::now();
-    loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut stderr) = child.stderr.take() {
-                let _ = stderr.read_to_string(&mut err);
-            }
-            panic!("{what} exited early with {status}: {err}");
-        }
-        assert!(
-            start.elapsed() < READY_TIMEOUT,
-            "{what} did not listen on port {port} within {READY_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn kill(child: &mut Option<Child>) {
@@ -76,26 +75,62 @@ fn kill(child: &mut Option<Child>) {
     }
 }
 
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log at {}: {e})", path.display()))
+}
+
+/// A fresh log file for one run of a server (stdout and stderr both go there).
+fn log_file(dir: &Path, name: &str, run: u32) -> (PathBuf, Stdio, Stdio) {
+    let path = dir.join(format!("{name}-{run}.log"));
+    let file = File::create(&path)
+        .unwrap_or_else(|e| panic!("failed to create the log {}: {e}", path.display()));
+    let err = file.try_clone().expect("failed to clone a log file handle");
+    (path, Stdio::from(file), Stdio::from(err))
+}
+
+/// The child's exit status, if it has exited.
+fn exited(child: &mut Child) -> Option<ExitStatus> {
+    child.try_wait().ok().flatten()
+}
+
+/// The port of a URL such as `nats://127.0.0.1:4222`.
+fn url_port(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
 /// Options for one `nats-server`.
 #[derive(Debug, Clone, Default)]
 pub struct NatsOptions {
     /// Turn JetStream on (store in the server's temp dir).
     pub jetstream: bool,
-    /// Cluster name and this server's route port, when it is part of a cluster.
-    pub cluster: Option<(String, u16)>,
-    /// Route URLs of the other cluster members (`nats-route://127.0.0.1:PORT`).
+    /// The cluster name, when the server is part of a cluster (it then listens for routes
+    /// on a port of its own choosing; see [`NatsServer::route_url`]).
+    pub cluster: Option<String>,
+    /// Route URLs of other cluster members to connect to (`nats-route://127.0.0.1:PORT`).
     pub routes: Vec<String>,
     /// Server name (unique in a cluster; JetStream clusters need it).
     pub name: Option<String>,
 }
 
-/// A running `nats-server`; killed on drop. [`NatsServer::stop`] and
-/// [`NatsServer::restart`] keep the port, for reconnect tests.
+/// The ports a nats-server bound, from its ports file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NatsPorts {
+    client: u16,
+    monitor: u16,
+    route: Option<u16>,
+}
+
+/// A running `nats-server`; killed on drop. Its ports are the ones the server itself
+/// bound and reported. [`NatsServer::stop`] kills it (its ports are free again);
+/// [`NatsServer::restart`] starts it again on the same ports with the same store, and
+/// panics if it cannot have them.
 pub struct NatsServer {
     child: Option<Child>,
-    port: u16,
+    ports: Option<NatsPorts>,
     options: NatsOptions,
     dir: TempDir,
+    runs: u32,
+    log: PathBuf,
 }
 
 impl NatsServer {
@@ -107,65 +142,228 @@ impl NatsServer {
         })
     }
 
-    /// A server with the given options on a free port.
+    /// A server with the given options, on ports it picks itself.
     pub fn start_with(options: NatsOptions) -> Self {
         let dir = tempfile::tempdir().expect("failed to create a temp dir for nats-server");
         let mut server = Self {
             child: None,
-            port: free_port(),
+            ports: None,
             options,
+            log: dir.path().join("nats-0.log"),
             dir,
+            runs: 0,
         };
         server.spawn();
         server
     }
 
-    fn spawn(&mut self) {
-        let mut cmd = Command::new(find_binary("NATS_SERVER", "nats-server"));
-        cmd.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
-        if self.options.jetstream {
-            cmd.arg("-js").arg("-sd").arg(self.dir.path().join("js"));
-        }
+    /// The config file of the next run: the ports of the last run, or `-1` (the server picks
+    /// a free one) on the first.
+    fn config(&self) -> String {
+        let port = |p: Option<u16>| p.map_or_else(|| "-1".to_string(), |p| p.to_string());
+        let mut c = String::new();
+        let _ = writeln!(
+            c,
+            "listen: \"127.0.0.1:{}\"",
+            port(self.ports.map(|p| p.client))
+        );
+        let _ = writeln!(
+            c,
+            "http: \"127.0.0.1:{}\"",
+            port(self.ports.map(|p| p.monitor))
+        );
         if let Some(name) = &self.options.name {
-            cmd.args(["-n", name]);
+            let _ = writeln!(c, "server_name: {name:?}");
         }
-        if let Some((cluster, route_port)) = &self.options.cluster {
-            cmd.args(["--cluster_name", cluster]);
-            cmd.args(["--cluster", &format!("nats://127.0.0.1:{route_port}")]);
-            if !self.options.routes.is_empty() {
-                cmd.args(["--routes", &self.options.routes.join(",")]);
-            }
+        if self.options.jetstream {
+            let store = self.dir.path().join("js");
+            let _ = writeln!(
+                c,
+                "jetstream {{ store_dir: {:?} }}",
+                store.display().to_string()
+            );
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("failed to spawn nats-server");
-        wait_for_port(self.port, &mut child, "nats-server");
-        // nats-server logs to stderr; drain it so a chatty server never blocks on a full pipe.
-        if let Some(mut stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-            });
+        if let Some(cluster) = &self.options.cluster {
+            let routes: Vec<String> = self
+                .options
+                .routes
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect();
+            let _ = writeln!(
+                c,
+                "cluster {{ name: {cluster:?}, listen: \"127.0.0.1:{}\", routes: [{}] }}",
+                port(self.ports.and_then(|p| p.route)),
+                routes.join(", ")
+            );
         }
+        c
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let config_path = self.dir.path().join("nats.conf");
+        std::fs::write(&config_path, self.config())
+            .expect("failed to write the nats-server config");
+        let ports_dir = self.dir.path().join("ports");
+        let _ = std::fs::remove_dir_all(&ports_dir);
+        std::fs::create_dir_all(&ports_dir).expect("failed to create the ports file dir");
+        let (log, stdout, stderr) = log_file(self.dir.path(), "nats", self.runs);
+        self.log = log;
+        let mut child = Command::new(find_binary("NATS_SERVER", "nats-server"))
+            .arg("-c")
+            .arg(&config_path)
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("failed to spawn nats-server");
+        let wanted = self.ports;
+        let reported = self.wait_for_ports(&mut child, &ports_dir);
+        if let Some(wanted) = wanted
+            && wanted != reported
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "nats-server restarted on other ports ({reported:?}) than before ({wanted:?}); log:\n{}",
+                read_log(&self.log)
+            );
+        }
+        self.ports = Some(reported);
         self.child = Some(child);
+    }
+
+    /// Waits for the ports file of `child` (written once it listens) and reads it.
+    fn wait_for_ports(&self, child: &mut Child, ports_dir: &Path) -> NatsPorts {
+        let suffix = format!("_{}.ports", child.id());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = exited(child) {
+                let why = match self.ports {
+                    Some(p) => format!(
+                        "could not start again on its ports ({p:?}); if the log says \
+                         `address already in use`, another process took one of them while it was stopped"
+                    ),
+                    None => "exited before listening".to_string(),
+                };
+                panic!(
+                    "nats-server {why} ({status}); log {}:\n{}",
+                    self.log.display(),
+                    read_log(&self.log)
+                );
+            }
+            if let Some(ports) = std::fs::read_dir(ports_dir)
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .find(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+                .and_then(|e| std::fs::read(e.path()).ok())
+                .and_then(|bytes| self.parse_ports(&bytes))
+            {
+                return ports;
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "nats-server did not report listening within {READY_TIMEOUT:?}; log:\n{}",
+                    read_log(&self.log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Parses a ports file (`{"nats": [url], "monitoring": [url], "cluster": [url]}`); `None`
+    /// while it is incomplete.
+    fn parse_ports(&self, bytes: &[u8]) -> Option<NatsPorts> {
+        let json: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let first = |key: &str| json[key].as_array()?.first()?.as_str().and_then(url_port);
+        let route = match self.options.cluster {
+            Some(_) => Some(first("cluster")?),
+            None => None,
+        };
+        Some(NatsPorts {
+            client: first("nats")?,
+            monitor: first("monitoring")?,
+            route,
+        })
+    }
+
+    fn ports(&self) -> NatsPorts {
+        self.ports.expect("nats-server has run")
     }
 
     /// The client URL, `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.port())
     }
 
     /// The client port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.ports().client
     }
 
-    /// Kills the server (the port and store stay reserved for [`Self::restart`]).
+    /// The monitoring endpoint, `http://127.0.0.1:PORT` (`/varz`, `/routez`, ...).
+    pub fn monitor_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports().monitor)
+    }
+
+    /// The URL other cluster members route to, `nats-route://127.0.0.1:PORT`.
+    ///
+    /// # Panics
+    /// If the server is not part of a cluster.
+    pub fn route_url(&self) -> String {
+        let port = self
+            .ports()
+            .route
+            .expect("route_url of a nats-server that is not in a cluster");
+        format!("nats-route://127.0.0.1:{port}")
+    }
+
+    /// The names of the servers this one has a route to right now, sorted (from `/routez`
+    /// of its monitoring endpoint).
+    pub fn route_peers(&self) -> Result<Vec<String>, String> {
+        let response = crate::http::get(&self.monitor_url(), "/routez")
+            .map_err(|e| format!("GET {}/routez: {e}", self.monitor_url()))?;
+        let json: serde_json::Value = serde_json::from_slice(&response.body)
+            .map_err(|e| format!("/routez is not JSON ({e}): {}", response.text()))?;
+        let mut names: Vec<String> = json["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["remote_name"].as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The server's name (`server_name`), if one was given.
+    pub fn name(&self) -> Option<&str> {
+        self.options.name.as_deref()
+    }
+
+    /// The server's log (stdout and stderr) of its current or last run.
+    pub fn log(&self) -> String {
+        read_log(&self.log)
+    }
+
+    /// Kills the server. Its ports are free until [`Self::restart`] asks for them again;
+    /// the JetStream store stays.
     pub fn stop(&mut self) {
         kill(&mut self.child);
     }
 
-    /// Starts the server again on the same port with the same store.
+    /// Starts the server again on the same ports with the same store.
+    ///
+    /// # Panics
+    /// If it cannot listen on those ports again (another process took one while it was
+    /// stopped): the test would otherwise reconnect to a stranger.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
@@ -174,6 +372,11 @@ impl NatsServer {
     /// Whether the server process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The OS process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 
@@ -185,34 +388,60 @@ impl Drop for NatsServer {
 
 /// Several `nats-server`s joined by routes into one cluster.
 pub struct NatsCluster {
-    /// The members, in start order.
+    /// The members, in start order (named `n0`, `n1`, ...).
     pub servers: Vec<NatsServer>,
 }
 
 impl NatsCluster {
-    /// Starts `size` servers (no JetStream) that route to each other, and waits until the
-    /// routes are up.
+    /// Starts `size` servers (no JetStream), each with explicit routes to the ones started
+    /// before it (so a restarted member is reconnected by the others), and waits until
+    /// every member has a route to every other one.
+    ///
+    /// # Panics
+    /// If the routes do not form within 15 s (with what each member sees).
     pub fn start(size: usize) -> Self {
-        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let routes: Vec<String> = route_ports
-            .iter()
-            .map(|p| format!("nats-route://127.0.0.1:{p}"))
-            .collect();
-        let servers: Vec<NatsServer> = route_ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| {
-                NatsServer::start_with(NatsOptions {
-                    jetstream: false,
-                    cluster: Some(("nimbus-test".into(), *port)),
-                    routes: routes.clone(),
-                    name: Some(format!("n{i}")),
+        let mut servers: Vec<NatsServer> = Vec::with_capacity(size);
+        for i in 0..size {
+            let routes = servers.iter().map(NatsServer::route_url).collect();
+            servers.push(NatsServer::start_with(NatsOptions {
+                jetstream: false,
+                cluster: Some("nimbus-test".into()),
+                routes,
+                name: Some(format!("n{i}")),
+            }));
+        }
+        let cluster = Self { servers };
+        cluster.wait_for_routes();
+        cluster
+    }
+
+    /// Waits until every member has a route to every other one.
+    fn wait_for_routes(&self) {
+        let deadline = Instant::now() + ROUTES_TIMEOUT;
+        loop {
+            let seen: Vec<(String, Result<Vec<String>, String>)> = self
+                .servers
+                .iter()
+                .map(|s| (s.name().unwrap_or_default().to_string(), s.route_peers()))
+                .collect();
+            let complete = seen.iter().all(|(name, peers)| {
+                peers.as_ref().is_ok_and(|peers| {
+                    self.servers
+                        .iter()
+                        .filter_map(NatsServer::name)
+                        .filter(|other| other != name)
+                        .all(|other| peers.iter().any(|p| p == other))
                 })
-            })
-            .collect();
-        // Routes connect with a short retry loop; give them a moment to form.
-        std::thread::sleep(Duration::from_millis(500));
-        Self { servers }
+            });
+            if complete {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster's routes did not form within {ROUTES_TIMEOUT:?}; routes per member: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The client URLs of all members.
@@ -221,39 +450,93 @@ impl NatsCluster {
     }
 }
 
-/// A running `redis-server` with persistence off; killed on drop.
+/// Why one start of redis-server did not come up.
+enum RedisStartError {
+    /// It exited before answering; the log says why.
+    Exited { status: ExitStatus, log: String },
+}
+
+/// A running `redis-server` with persistence off; killed on drop. It listens on a port the
+/// harness checked is held by this very process. [`RedisServer::stop`] kills it (the port is
+/// free again); [`RedisServer::restart`] starts it on the same port, and panics if it
+/// cannot have it.
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    runs: u32,
 }
 
 impl RedisServer {
-    /// A fresh server on a free port.
+    /// A fresh server on a free port (another one if that port is taken before the server
+    /// binds it).
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("failed to create a temp dir for redis-server");
         let mut server = Self {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
+            runs: 0,
         };
-        server.spawn();
-        server
+        let mut failures = Vec::new();
+        for _ in 0..REDIS_PORT_ATTEMPTS {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(RedisStartError::Exited { status, log }) => {
+                    assert!(
+                        log.contains("Address already in use"),
+                        "redis-server exited before answering ({status}); log:\n{log}"
+                    );
+                    failures.push(format!("port {}: {log}", server.port));
+                }
+            }
+        }
+        panic!(
+            "redis-server found every port it tried taken: {}",
+            failures.join("\n")
+        );
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self) -> Result<(), RedisStartError> {
+        self.runs += 1;
+        let (log, stdout, stderr) = log_file(self.dir.path(), "redis", self.runs);
         let mut child = Command::new(find_binary("REDIS_SERVER", "redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .expect("failed to spawn redis-server");
-        wait_for_port(self.port, &mut child, "redis-server");
-        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = exited(&mut child) {
+                return Err(RedisStartError::Exited {
+                    status,
+                    log: read_log(&log),
+                });
+            }
+            // Ready once the server on the port says it is our child; anyone else there
+            // means the child cannot bind and is about to exit.
+            if redis_pid(self.port) == Some(child.id()) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "redis-server (pid {}) did not answer on port {} within {READY_TIMEOUT:?}; log:\n{}",
+                    child.id(),
+                    self.port,
+                    read_log(&log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The client URL, `redis://127.0.0.1:PORT`.
@@ -261,15 +544,35 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (the port stays reserved for [`Self::restart`]).
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The OS process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server. Its port is free until [`Self::restart`] asks for it again.
     pub fn stop(&mut self) {
         kill(&mut self.child);
     }
 
     /// Starts the server again on the same port (its data is gone: persistence is off).
+    ///
+    /// # Panics
+    /// If it cannot listen on that port again (another process took it while it was
+    /// stopped): the test would otherwise talk to a stranger.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        if let Err(RedisStartError::Exited { status, log }) = self.spawn() {
+            panic!(
+                "redis-server could not start again on port {} ({status}); if the log says \
+                 `Address already in use`, another process took the port while it was stopped; log:\n{log}",
+                self.port
+            );
+        }
     }
 }
 
@@ -277,4 +580,33 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         kill(&mut self.child);
     }
+}
+
+/// The pid of the redis-server answering on `port` (`INFO server`), if one does.
+fn redis_pid(port: u16) -> Option<u32> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    conn.write_all(b"INFO server\r\n").ok()?;
+    // A bulk string: `$LEN\r\n` then LEN bytes; `process_id:` is in the first lines.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(pid) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .filter(|_| text.contains("run_id:"))
+        {
+            return pid.trim().parse().ok();
+        }
+        if reply.len() > 64 * 1024 {
+            break;
+        }
+    }
+    None
 }

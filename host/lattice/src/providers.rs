@@ -63,6 +63,11 @@ pub struct ProcessLaunch {
     /// Called once if the process goes down for good on its own (restarts exhausted),
     /// with the reason, so the host can report the provider stopped.
     pub on_gave_up: Arc<dyn Fn(String) + Send + Sync>,
+    /// Called each time a replacement process has been started (after a crash), so the
+    /// host can hand it the links put between its host data and its subscriptions: its
+    /// host data carries the links of the moment it was written, and a link put after
+    /// that, while the process is still starting, reaches nobody over NATS.
+    pub on_restarted: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl std::fmt::Debug for ProcessLaunch {
@@ -277,12 +282,22 @@ impl HostInner {
                 host.provider_gone(&provider_id, &link_name, reason).await;
             });
         });
+        let weak = self.weak.clone();
+        let restarted = (provider_id.clone(), start.link_name.clone());
+        let on_restarted: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            let Some(host) = weak.upgrade() else { return };
+            let (provider_id, link_name) = restarted.clone();
+            host.rt.clone().spawn(async move {
+                host.resend_links_when_ready(&provider_id, &link_name).await;
+            });
+        });
         let handle = launcher
             .launch(ProcessLaunch {
                 binary,
                 host_data,
                 env: HashMap::new(),
                 on_gave_up,
+                on_restarted,
             })
             .await
             .map_err(HostError::ProviderStart)?;
@@ -310,9 +325,10 @@ impl HostInner {
         Ok(())
     }
 
-    /// Waits for a new provider process to answer its health subject, then publishes
-    /// every link it serves: a link put while the process was still starting (after its
-    /// host data was written, before it subscribed) would otherwise never reach it.
+    /// Waits for a new provider process (the first, or a replacement after a crash) to
+    /// answer its health subject, then publishes every link it serves: a link put while
+    /// the process was still starting (after its host data was written, before it
+    /// subscribed) would otherwise never reach it.
     async fn resend_links_when_ready(&self, provider_id: &str, link_name: &str) {
         let Some(client) = &self.nats else { return };
         let subject = self.subjects.provider_health(provider_id, link_name);

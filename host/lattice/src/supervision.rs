@@ -1,7 +1,8 @@
 //! The default [`ProcessLauncher`]: provider executables run under `nimbus-supervisor`
 //! (host data on stdin, output to the log, restart with back-off). A restarted process
-//! gets the links of the moment through the host-data callback; when the supervisor gives
-//! up, the host reports the provider stopped.
+//! gets the links of the moment through the host-data callback, and the host re-sends the
+//! links once it answers its health check (for those put while it was starting); when the
+//! supervisor gives up, the host reports the provider stopped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,12 @@ impl ProcessLauncher for SupervisorLauncher {
             restart: self.restart,
         };
         let on_gave_up = launch.on_gave_up;
+        let on_restarted = launch.on_restarted;
         let on_event = move |event: SupervisorEvent| match event {
+            SupervisorEvent::Restarted { pid, attempt } => {
+                tracing::debug!(pid, attempt, "provider process restarted");
+                on_restarted();
+            }
             SupervisorEvent::GaveUp { attempts } => {
                 on_gave_up(format!("gave up after {attempts} restarts"));
             }
