@@ -1,6 +1,7 @@
 //! The key-value provider's conformance suite: the same cases run against all four backends
 //! (memory, file, and real redis-server and nats-server processes), each case once per
-//! backend (`keyvalue::<backend>::<case>`). Then backend-specific cases: persistence of the
+//! backend (`keyvalue::<backend>::<case>`), the batched operations of the nimbus extension
+//! (`batches`, `batch_limits`, `batch_snapshots`, `provider_batches`) included. Then backend-specific cases: persistence of the
 //! file store, Redis and NATS restarts mid-run, values written by other NATS clients, and the
 //! provider's handling of bad links and bad invocations.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nimbus_provider_keyvalue::wire::{self, v0};
 use nimbus_provider_keyvalue::{
-    BackendConfig, KeyValueProvider, KvBackend, KvError, Removal, open_backend,
+    BackendConfig, KeyValueProvider, KvBackend, KvError, MAX_BATCH, Removal, SetItem, open_backend,
 };
 use nimbus_provider_sdk::{CallContext, LinkDefinition, Provider, ProviderError};
 use nimbus_tests::servers::{NatsServer, RedisServer, free_port};
@@ -325,8 +326,54 @@ mod cases {
         s.set("renewed", "w", None).await.unwrap(); // Set without expiry clears it
         assert_eq!(s.get("short").await.unwrap().as_deref(), Some("v"));
         assert!(s.exists("short").await.unwrap());
+        // The batched forms honour expiry as the single ones do, each item its own.
+        let item = |key: &str, expires| SetItem {
+            key: key.into(),
+            value: format!("b-{key}"),
+            expires,
+        };
+        s.set_many(&[
+            item("batch-short", ttl),
+            item("batch-forever", None),
+            item("batch-renewed", ttl),
+            item("batch-renewed", None),
+            item("batch-del", ttl),
+        ])
+        .await
+        .unwrap();
+        let batch_keys: Vec<String> = ["batch-short", "batch-forever", "batch-renewed", "short"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            s.get_many(&batch_keys).await.unwrap(),
+            [
+                Some("b-batch-short".to_string()),
+                Some("b-batch-forever".to_string()),
+                Some("b-batch-renewed".to_string()),
+                Some("v".to_string())
+            ]
+        );
 
         tokio::time::sleep(Duration::from_millis(1600)).await;
+
+        assert_eq!(
+            s.get_many(&batch_keys).await.unwrap(),
+            [
+                None,
+                Some("b-batch-forever".to_string()),
+                Some("b-batch-renewed".to_string()),
+                None
+            ],
+            "expired keys read as absent in a batch"
+        );
+        assert_eq!(s.get("batch-short").await.unwrap(), None);
+        assert_eq!(
+            s.del_many(&["batch-del".to_string(), "batch-forever".to_string()])
+                .await
+                .unwrap(),
+            1,
+            "an expired key is not counted as deleted"
+        );
 
         assert_eq!(s.get("short").await.unwrap(), None);
         assert!(!s.exists("short").await.unwrap());
@@ -367,6 +414,380 @@ mod cases {
             "every intermediate value must be returned exactly once"
         );
         assert_eq!(fx.store.get("hits").await.unwrap(), Some(N.to_string()));
+    }
+
+    fn key_list(keys: &[&str]) -> Vec<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
+    fn some(values: &[Option<&str>]) -> Vec<Option<String>> {
+        values.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    fn item(key: &str, value: &str) -> SetItem {
+        SetItem {
+            key: key.into(),
+            value: value.into(),
+            expires: None,
+        }
+    }
+
+    /// The batched operations (nimbus extension) mean the single-key ones run in order.
+    pub async fn batches(fx: &Fixture) {
+        let s = &*fx.store;
+        // Empty batches are valid and do nothing.
+        assert!(s.get_many(&[]).await.unwrap().is_empty());
+        s.set_many(&[]).await.unwrap();
+        assert_eq!(s.del_many(&[]).await.unwrap(), 0);
+
+        s.set_many(&[
+            item("a", "1"),
+            item("b", "2"),
+            item("a", "3"),
+            item("", "empty key"),
+            item("a.b", "dotted"),
+            item("clé=ü", "ü"),
+            item("a=2Eb", "escape-like"),
+            item("e", ""),
+            item("tricky", "\0nkv\x01x"),
+        ])
+        .await
+        .unwrap();
+        // Applied in order: the last of duplicate keys wins. Unusual keys are keys, and
+        // batched writes read back singly (the same encoding).
+        assert_eq!(s.get("a").await.unwrap().as_deref(), Some("3"));
+        for (k, v) in [
+            ("", "empty key"),
+            ("a.b", "dotted"),
+            ("clé=ü", "ü"),
+            ("a=2Eb", "escape-like"),
+            ("e", ""),
+            ("tricky", "\0nkv\x01x"),
+        ] {
+            assert_eq!(s.get(k).await.unwrap().as_deref(), Some(v), "{k:?}");
+        }
+        // Values in key order, missing keys absent, a key asked twice answered twice.
+        assert_eq!(
+            s.get_many(&key_list(&[
+                "b", "missing", "a", "b", "", "a.b", "e", "clé=ü"
+            ]))
+            .await
+            .unwrap(),
+            some(&[
+                Some("2"),
+                None,
+                Some("3"),
+                Some("2"),
+                Some("empty key"),
+                Some("dotted"),
+                Some(""),
+                Some("ü")
+            ])
+        );
+        // Single-key writes are read by batches, counters included.
+        s.set("single", "s", None).await.unwrap();
+        s.add("n", 5).await.unwrap();
+        assert_eq!(
+            s.get_many(&key_list(&["single", "n"])).await.unwrap(),
+            some(&[Some("s"), Some("5")])
+        );
+        // Set replaces a value of any kind, so SetMany does.
+        s.list_push("l", "x").await.unwrap();
+        s.set_add("t", "m").await.unwrap();
+        s.set_many(&[item("l", "now a string"), item("t", "too")])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_many(&key_list(&["l", "t"])).await.unwrap(),
+            some(&[Some("now a string"), Some("too")])
+        );
+        // A list or a set in the batch fails it as Get would, naming that key.
+        s.list_push("list", "x").await.unwrap();
+        s.set_add("set", "m").await.unwrap();
+        for key in ["list", "set"] {
+            match s.get_many(&key_list(&["a", key, "b"])).await {
+                Err(e @ KvError::WrongType { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("{key:?}")), "{msg}");
+                    assert!(msg.contains("GetMany"), "{msg}");
+                    assert!(msg.contains("Del this one first"), "{msg}");
+                }
+                other => panic!("GetMany over a {key}: expected WrongType, got {other:?}"),
+            }
+        }
+        // DelMany deletes whatever the keys hold and counts each existing key once.
+        assert_eq!(
+            s.del_many(&key_list(&["a", "a", "missing", "list", "set", ""]))
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            s.get_many(&key_list(&["a", "list", "set", "", "b"]))
+                .await
+                .unwrap(),
+            some(&[None, None, None, None, Some("2")])
+        );
+        assert!(s.list_range("list", 0, -1).await.unwrap().is_empty());
+        assert!(!s.exists("set").await.unwrap());
+        assert_eq!(s.del_many(&key_list(&["a"])).await.unwrap(), 0);
+    }
+
+    fn assert_too_large<T: std::fmt::Debug>(r: Result<T, KvError>, operation: &str) {
+        match r {
+            Err(e @ KvError::BatchTooLarge { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(operation), "{msg}");
+                assert!(
+                    msg.contains(&format!("{}", MAX_BATCH + 1)) && msg.contains("split"),
+                    "{msg}"
+                );
+            }
+            other => panic!("{operation}: expected BatchTooLarge, got {other:?}"),
+        }
+    }
+
+    /// Batch sizes: MAX_BATCH is served, one more is refused whole before any work; keys
+    /// and values of every size the single-key operations take are taken.
+    pub async fn batch_limits(fx: &Fixture) {
+        let s = &*fx.store;
+        let keys: Vec<String> = (0..MAX_BATCH).map(|i| format!("bulk:{i}")).collect();
+        let items: Vec<SetItem> = keys.iter().map(|k| item(k, &format!("v-{k}"))).collect();
+        s.set_many(&items).await.unwrap();
+        let values = s.get_many(&keys).await.unwrap();
+        assert_eq!(values.len(), MAX_BATCH);
+        for (k, v) in keys.iter().zip(&values) {
+            assert_eq!(v.as_deref(), Some(format!("v-{k}").as_str()));
+        }
+
+        let mut over = keys.clone();
+        over.push("bulk:extra".into());
+        let mut over_items = items.clone();
+        over_items.push(item("bulk:extra", "x"));
+        assert_too_large(s.get_many(&over).await, "GetMany");
+        assert_too_large(s.set_many(&over_items).await, "SetMany");
+        assert_too_large(s.del_many(&over).await, "DelMany");
+        assert_eq!(s.get("bulk:extra").await.unwrap(), None, "nothing written");
+        assert!(s.exists("bulk:0").await.unwrap(), "nothing deleted");
+
+        assert_eq!(s.del_many(&keys).await.unwrap(), MAX_BATCH as u64);
+        assert_eq!(s.get_many(&keys[..3]).await.unwrap(), [None, None, None]);
+
+        // Long keys (escaped three times over on NATS) and large values, in one batch.
+        let long_keys = [
+            "k".repeat(LONG_KEY),
+            ".".repeat(LONG_KEY),
+            "é".repeat(LONG_KEY / 2),
+        ];
+        let big = "x".repeat(64 * 1024);
+        let batch: Vec<SetItem> = long_keys
+            .iter()
+            .map(|k| item(k, &big))
+            .chain((0..8).map(|i| item(&format!("big:{i}"), &big)))
+            .collect();
+        s.set_many(&batch).await.unwrap();
+        let batch_keys: Vec<String> = batch.iter().map(|i| i.key.clone()).collect();
+        let values = s.get_many(&batch_keys).await.unwrap();
+        assert!(values.iter().all(|v| v.as_deref() == Some(big.as_str())));
+        for key in &long_keys {
+            assert_eq!(s.get(key).await.unwrap().as_deref(), Some(big.as_str()));
+        }
+        assert_eq!(s.del_many(&batch_keys).await.unwrap(), batch.len() as u64);
+    }
+
+    /// Where a batch is atomic (memory, file, Redis), a reader never sees half of one; on
+    /// NATS (no multi-key transactions) only the final state is checked.
+    pub async fn batch_snapshots(fx: &Fixture) {
+        const ROUNDS: usize = 60;
+        let keys = key_list(&["snap:x", "snap:y", "snap:z"]);
+        let writer = {
+            let store = fx.store.clone();
+            let keys = keys.clone();
+            tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    let v = round.to_string();
+                    let items: Vec<SetItem> = keys.iter().map(|k| item(k, &v)).collect();
+                    store.set_many(&items).await.unwrap();
+                }
+            })
+        };
+        let atomic = fx.store.kind() != "nats";
+        let mut torn = 0;
+        while !writer.is_finished() {
+            let values = fx.store.get_many(&keys).await.unwrap();
+            if values.iter().any(|v| v != &values[0]) {
+                torn += 1;
+            }
+        }
+        writer.await.unwrap();
+        if atomic {
+            assert_eq!(torn, 0, "a GetMany saw part of a SetMany");
+        }
+        let last = (ROUNDS - 1).to_string();
+        assert_eq!(
+            fx.store.get_many(&keys).await.unwrap(),
+            some(&[Some(&last), Some(&last), Some(&last)])
+        );
+    }
+
+    /// The batched operations through the provider's msgpack interface, and their bad inputs.
+    pub async fn provider_batches(fx: &Fixture) {
+        let provider = KeyValueProvider::new();
+        let actor = "MACTORBATCHES";
+        link(&provider, actor, fx.values.clone()).await.unwrap();
+        let p = &provider;
+        let wire_item = |key: &str, value: &str, expires: i32| wire::SetManyItem {
+            key: key.into(),
+            value: value.into(),
+            expires,
+        };
+
+        let r: wire::SetManyResponse = call(
+            p,
+            actor,
+            "SetMany",
+            &wire::SetManyArgs {
+                items: vec![
+                    wire_item("a", "1", 0),
+                    wire_item("b", "2", 3600),
+                    wire_item("a", "3", 0),
+                ],
+            },
+        )
+        .await;
+        assert_eq!(r.count, 3);
+        let r: wire::GetManyResponse = call(
+            p,
+            actor,
+            "GetMany",
+            &wire::GetManyArgs {
+                keys: key_list(&["a", "nope", "b"]),
+            },
+        )
+        .await;
+        let got: Vec<(&str, bool)> = r
+            .values
+            .iter()
+            .map(|v| (v.value.as_str(), v.exists))
+            .collect();
+        assert_eq!(got, [("3", true), ("", false), ("2", true)]);
+        // What a single Get of the same key answers.
+        let single: wire::GetResponse =
+            call(p, actor, "Get", &wire::GetArgs { key: "a".into() }).await;
+        assert_eq!(single, r.values[0]);
+        let r: wire::GetManyResponse =
+            call(p, actor, "GetMany", &wire::GetManyArgs { keys: vec![] }).await;
+        assert!(r.values.is_empty());
+        let r: wire::DelManyResponse = call(
+            p,
+            actor,
+            "DelMany",
+            &wire::DelManyArgs {
+                keys: key_list(&["a", "a", "nope"]),
+            },
+        )
+        .await;
+        assert_eq!(r.deleted, 1);
+
+        let bad_payload = |r: Result<Vec<u8>, ProviderError>, op: &str| match r {
+            Err(ProviderError::BadPayload { operation, reason }) => {
+                assert_eq!(operation, op);
+                reason
+            }
+            other => panic!("{op}: expected BadPayload, got {other:?}"),
+        };
+        let invoke = move |op: &'static str, payload: Vec<u8>| async move {
+            p.handle_invocation(&ctx(actor), op, payload).await
+        };
+
+        // Over the limit: refused whole, with the limit in the message.
+        let keys: Vec<String> = (0..=MAX_BATCH).map(|i| format!("k{i}")).collect();
+        for op in ["GetMany", "DelMany"] {
+            let reason = bad_payload(
+                invoke(op, encode(&wire::GetManyArgs { keys: keys.clone() })).await,
+                op,
+            );
+            assert!(reason.contains(&MAX_BATCH.to_string()), "{reason}");
+        }
+        let items: Vec<wire::SetManyItem> = keys.iter().map(|k| wire_item(k, "v", 0)).collect();
+        let reason = bad_payload(
+            invoke("SetMany", encode(&wire::SetManyArgs { items })).await,
+            "SetMany",
+        );
+        assert!(reason.contains("split the batch"), "{reason}");
+        let r: wire::GetResponse = call(p, actor, "Get", &wire::GetArgs { key: "k0".into() }).await;
+        assert!(!r.exists, "an oversized SetMany writes nothing");
+
+        // A negative expiry anywhere refuses the batch before anything is written.
+        let reason = bad_payload(
+            invoke(
+                "SetMany",
+                encode(&wire::SetManyArgs {
+                    items: vec![wire_item("first", "v", 0), wire_item("second", "v", -5)],
+                }),
+            )
+            .await,
+            "SetMany",
+        );
+        assert!(
+            reason.contains("item 1")
+                && reason.contains("\"second\"")
+                && reason.contains("expires"),
+            "{reason}"
+        );
+        let r: wire::GetResponse = call(
+            p,
+            actor,
+            "Get",
+            &wire::GetArgs {
+                key: "first".into(),
+            },
+        )
+        .await;
+        assert!(!r.exists, "a refused SetMany writes nothing");
+
+        // Shapes that are not the operation's request.
+        for (op, payload) in [
+            ("GetMany", encode(&wire::GetArgs { key: "k".into() })),
+            ("GetMany", encode(&values(&[("keys", "not a list")]))),
+            ("SetMany", encode(&wire::GetManyArgs { keys: vec![] })),
+            ("DelMany", vec![0xc1]),
+            ("DelMany", Vec::new()),
+        ] {
+            bad_payload(invoke(op, payload).await, op);
+        }
+
+        // A wrong-type key reaches the actor as the store's error, naming the key.
+        let _: wire::ListResponse = call(
+            p,
+            actor,
+            "Push",
+            &wire::PushArgs {
+                key: "list".into(),
+                value: "x".into(),
+            },
+        )
+        .await;
+        let err = invoke(
+            "GetMany",
+            encode(&wire::GetManyArgs {
+                keys: key_list(&["b", "list"]),
+            }),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, ProviderError::Backend(m) if m.contains("\"list\"")),
+            "{err}"
+        );
+
+        // The extension has no 0.x form.
+        for op in ["KeyValue.GetMany", "KeyValue.SetMany", "KeyValue.DelMany"] {
+            match invoke(op, encode(&wire::GetManyArgs { keys: vec![] })).await {
+                Err(ProviderError::UnknownOperation { operation, .. }) => assert_eq!(operation, op),
+                other => panic!("{op}: expected UnknownOperation, got {other:?}"),
+            }
+        }
     }
 
     /// All 14 operations (and the 0.x forms) through the provider's msgpack interface.
@@ -681,9 +1102,25 @@ macro_rules! conformance {
     };
 }
 
+/// The longest key [`cases::batch_limits`] writes, in bytes (the `é` key is the same size).
+const LONG_KEY: usize = 1000;
+
 conformance!(
     backends: [memory, file, redis, nats],
-    cases: [strings, add, lists, sets, wrong_types, expiry, concurrent_adds, provider_roundtrip]
+    cases: [
+        strings,
+        add,
+        lists,
+        sets,
+        wrong_types,
+        expiry,
+        concurrent_adds,
+        provider_roundtrip,
+        batches,
+        batch_limits,
+        batch_snapshots,
+        provider_batches
+    ]
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -990,4 +1427,57 @@ async fn relinking_with_the_same_values_keeps_the_store() {
     link(&provider, "MB", HashMap::new()).await.unwrap();
     let r: wire::AddResponse = call(&provider, "MB", "Add", &add).await;
     assert_eq!(r.value, 1);
+}
+
+mod zz_tmp_probe {
+    use super::*;
+
+    async fn probe(values: HashMap<String, String>, tag: &str) {
+        let s = open_backend(&BackendConfig::from_values(&values).unwrap())
+            .await
+            .unwrap();
+        for n in [200usize, 1000, 1400, 3000, 5000, 70_000, 1_200_000] {
+            for (kind, key) in [("ascii", "k".repeat(n)), ("dots", ".".repeat(n))] {
+                let set = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    s.set(&key, "v", None),
+                )
+                .await;
+                let get =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), s.get(&key)).await;
+                let after =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), s.get("short")).await;
+                eprintln!(
+                    "{tag} {kind} {n}: set={:?} get={:?} after={:?}",
+                    set.map(|r| r.map_err(|e| e.to_string())),
+                    get.map(|r| r.map(|v| v.is_some()).map_err(|e| e.to_string())),
+                    after.map(|r| r.map_err(|e| e.to_string()))
+                );
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn zz_tmp_longkey() {
+        let v = |p: &[(&str, &str)]| {
+            p.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        probe(v(&[("backend", "memory")]), "memory").await;
+        probe(
+            v(&[("backend", "file"), ("path", dir.path().to_str().unwrap())]),
+            "file",
+        )
+        .await;
+        let redis = RedisServer::start();
+        probe(v(&[("backend", "redis"), ("url", &redis.url())]), "redis").await;
+        let nats = NatsServer::start();
+        probe(
+            v(&[("backend", "nats"), ("url", &nats.url()), ("bucket", "b")]),
+            "nats",
+        )
+        .await;
+    }
 }

@@ -8,6 +8,35 @@ use async_trait::async_trait;
 
 use crate::error::KvError;
 
+/// The most keys or items one batched operation ([`KvBackend::get_many`], `set_many`,
+/// `del_many`) takes: the interface's limit, so that actors (whose helpers split larger
+/// batches) and the provider agree. Larger batches fail with [`KvError::BatchTooLarge`]
+/// before any work is done.
+pub use nimbus_interface_keyvalue::batch::MAX_BATCH;
+
+/// Refuses a batch of `len` keys or items for `operation` when it is over [`MAX_BATCH`].
+pub(crate) fn check_batch(operation: &'static str, len: usize) -> Result<(), KvError> {
+    if len > MAX_BATCH {
+        return Err(KvError::BatchTooLarge {
+            operation,
+            len,
+            max: MAX_BATCH,
+        });
+    }
+    Ok(())
+}
+
+/// One write of [`KvBackend::set_many`]: what one `set` would take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetItem {
+    /// The key to write.
+    pub key: String,
+    /// The string to store.
+    pub value: String,
+    /// How long the key lives; `None` means forever.
+    pub expires: Option<Duration>,
+}
+
 /// Which occurrences of a value [`KvBackend::list_remove`] removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -48,6 +77,12 @@ pub struct SetChange {
 ///
 /// Every operation on a single key is atomic, including under concurrent callers in other
 /// processes sharing the same backend.
+///
+/// The batched operations (`get_many`, `set_many`, `del_many`; the interface's nimbus
+/// extension) mean exactly what the single-key operation run once per key in order would,
+/// but cost one backend round trip (or one transaction) where the backend allows, because
+/// an actor that reads twenty keys should not pay twenty host calls. Each refuses more than
+/// [`MAX_BATCH`] keys with [`KvError::BatchTooLarge`] and does nothing for an empty batch.
 #[async_trait]
 pub trait KvBackend: Send + Sync + 'static {
     /// The backend's name (`memory`, `file`, `redis`, `nats`) for logs and errors.
@@ -102,4 +137,20 @@ pub trait KvBackend: Send + Sync + 'static {
     /// The intersection of the sets at `keys` (a missing key makes it empty; no keys gives
     /// an empty result), sorted.
     async fn set_intersection(&self, keys: &[String]) -> Result<Vec<String>, KvError>;
+
+    /// The strings at `keys`, one entry per key in the order given (`None`: absent or
+    /// expired; a key given twice is answered twice). A key holding a list or a set fails
+    /// the whole call with [`KvError::WrongType`], as `get` would. Memory and file: one
+    /// consistent snapshot; Redis: one `MULTI`/`EXEC` of `GET`s; NATS: concurrent reads.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError>;
+
+    /// Stores every item as `set` would, in order, so the last of duplicate keys wins.
+    /// Memory, file and Redis apply the batch atomically (one lock, one write transaction,
+    /// one `MULTI`/`EXEC`); NATS JetStream KV has no multi-key transactions, so there the
+    /// writes run concurrently and a failure may leave some of them done.
+    async fn set_many(&self, items: &[SetItem]) -> Result<(), KvError>;
+
+    /// Deletes every key, whatever it holds, as `del` would; returns how many of the keys
+    /// existed (a key given twice counts once). Atomic where `set_many` is.
+    async fn del_many(&self, keys: &[String]) -> Result<u64, KvError>;
 }

@@ -73,6 +73,19 @@ pub enum KvError {
         /// How many compare-and-swap attempts were made.
         attempts: u32,
     },
+    /// A batched operation got more keys or items than one call may carry. Nothing was
+    /// read or written.
+    #[error(
+        "{operation} got {len} keys or items, more than the {max} one call may carry; split the batch into calls of at most {max}"
+    )]
+    BatchTooLarge {
+        /// `GetMany`, `SetMany` or `DelMany`.
+        operation: &'static str,
+        /// How many keys or items the call had.
+        len: usize,
+        /// The limit ([`crate::backend::MAX_BATCH`]).
+        max: usize,
+    },
     /// Any other backend failure (an I/O error of the embedded store, an unexpected server
     /// reply, ...).
     #[error("the {backend} key-value backend failed: {reason}")]

@@ -27,6 +27,12 @@
 //!   (`SADD`/`SREM`; the in-memory provider returned the set's size);
 //! - `Set` honours `expires` (the 0.2 Redis provider ignored it); a negative value is refused;
 //! - `Get` on a list or set fails with a wrong-type error, as Redis's `GET` does.
+//!
+//! On top of the published interface the provider answers the batched operations of the
+//! nimbus extension (`GetMany`, `SetMany`, `DelMany`, at most [`MAX_BATCH`] keys or items
+//! each; [`wire::BATCH_OPERATIONS`]), with the single-key operations' semantics but one
+//! backend round trip per call, because on a lattice every host call is a NATS round trip
+//! and an actor reading a page of documents would otherwise pay one per key.
 
 pub mod backend;
 pub mod backends;
@@ -36,7 +42,7 @@ mod model;
 pub mod provider;
 pub mod wire;
 
-pub use backend::{KvBackend, ListRemoval, Removal, SetChange};
+pub use backend::{KvBackend, ListRemoval, MAX_BATCH, Removal, SetChange, SetItem};
 pub use backends::open_backend;
 pub use config::{BackendConfig, ConfigError};
 pub use error::KvError;

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{KvBackend, ListRemoval, Removal, SetChange};
+use crate::backend::{KvBackend, ListRemoval, Removal, SetChange, SetItem, check_batch};
 use crate::error::KvError;
 
 /// A value held by a key.
@@ -293,13 +293,37 @@ impl Update {
     }
 }
 
-/// `Get`: the string at `key`.
-pub(crate) fn read_string(key: &str, value: Option<Value>) -> Result<Option<String>, KvError> {
+/// `Get` (and each key of `GetMany`, named by `operation` in errors): the string at `key`.
+pub(crate) fn read_string(
+    key: &str,
+    operation: &'static str,
+    value: Option<Value>,
+) -> Result<Option<String>, KvError> {
     match value {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
-        Some(other) => Err(wrong_type(key, "Get", "a string", &other)),
+        Some(other) => Err(wrong_type(key, operation, "a string", &other)),
     }
+}
+
+/// The items of a `SetMany` that matter once applied in order: the last write of each key,
+/// in the order of those last writes. Backends that write concurrently (NATS) use it so
+/// that "the last of duplicate keys wins" holds without ordering the writes.
+pub(crate) fn last_writes(items: &[SetItem]) -> Vec<&SetItem> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<&SetItem> = items
+        .iter()
+        .rev()
+        .filter(|item| seen.insert(item.key.as_str()))
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The distinct keys of a batch, in first-seen order.
+pub(crate) fn distinct(keys: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::HashSet::new();
+    keys.iter().filter(|k| seen.insert(k.as_str())).collect()
 }
 
 /// The index range `LRANGE start stop` selects in a list of `len` elements, or `None` when
@@ -397,6 +421,12 @@ pub(crate) trait EntryStore: Send + Sync + 'static {
     ) -> Result<(), KvError>;
     /// Deletes `key`; whether a live value was there.
     async fn remove(&self, key: &str) -> Result<bool, KvError>;
+    /// Stores every item (a string with its expiry) in order, atomically where the store
+    /// can (see [`KvBackend::set_many`]). Never called with an empty batch.
+    async fn store_many(&self, items: &[SetItem]) -> Result<(), KvError>;
+    /// Deletes every key; how many distinct keys held a live value. Never called with an
+    /// empty batch.
+    async fn remove_many(&self, keys: &[String]) -> Result<u64, KvError>;
     /// Applies `update` atomically (read, [`Update::apply`], write) and returns its outcome.
     async fn update(&self, key: &str, update: &Update) -> Result<Outcome, KvError>;
 }
@@ -418,7 +448,7 @@ impl<S: EntryStore> KvBackend for Modeled<S> {
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
-        read_string(key, self.0.load(key).await?)
+        read_string(key, "Get", self.0.load(key).await?)
     }
 
     async fn set(&self, key: &str, value: &str, expires: Option<Duration>) -> Result<(), KvError> {
@@ -503,6 +533,34 @@ impl<S: EntryStore> KvBackend for Modeled<S> {
 
     async fn set_intersection(&self, keys: &[String]) -> Result<Vec<String>, KvError> {
         intersection(keys, self.0.load_many(keys).await?)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
+        check_batch("GetMany", keys.len())?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = self.0.load_many(keys).await?;
+        keys.iter()
+            .zip(values)
+            .map(|(key, value)| read_string(key, "GetMany", value))
+            .collect()
+    }
+
+    async fn set_many(&self, items: &[SetItem]) -> Result<(), KvError> {
+        check_batch("SetMany", items.len())?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.0.store_many(items).await
+    }
+
+    async fn del_many(&self, keys: &[String]) -> Result<u64, KvError> {
+        check_batch("DelMany", keys.len())?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.0.remove_many(keys).await
     }
 }
 

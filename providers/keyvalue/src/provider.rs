@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
-use crate::backend::{KvBackend, Removal};
+use crate::backend::{KvBackend, Removal, SetItem};
 use crate::backends::open_backend;
 use crate::config::BackendConfig;
 use crate::error::KvError;
@@ -198,6 +198,23 @@ fn backend_err(e: KvError) -> ProviderError {
     ProviderError::Backend(e.to_string())
 }
 
+/// [`backend_err`] for the batched operations, where an oversized batch is the caller's
+/// mistake (an invalid payload), not the store's.
+fn batch_err(operation: &str) -> impl Fn(KvError) -> ProviderError + '_ {
+    move |e| match e {
+        KvError::BatchTooLarge { .. } => ProviderError::BadPayload {
+            operation: operation.to_string(),
+            reason: e.to_string(),
+        },
+        other => backend_err(other),
+    }
+}
+
+/// Refuses an oversized batch before anything else is looked at (the backends check again).
+fn check_batch_len(operation: &'static str, len: usize) -> Result<(), ProviderError> {
+    crate::backend::check_batch(operation, len).map_err(batch_err(operation))
+}
+
 /// Narrows a count or counter to the interface's `i32`.
 fn to_i32<N: TryInto<i32> + Copy + std::fmt::Display>(
     what: &str,
@@ -225,7 +242,11 @@ fn expiry(operation: &str, seconds: i64) -> Result<Option<Duration>, ProviderErr
 /// Runs one `wasmcloud:keyvalue` operation against `store`: decodes `payload` as the
 /// operation's request and returns the encoded response.
 ///
-/// Operation names are the 0.2 WIDL names verbatim (`Get`, `Add`, ...). The 0.x forms
+/// Operation names are the 0.2 WIDL names verbatim (`Get`, `Add`, ...), plus the batched
+/// operations of the nimbus extension (`GetMany`, `SetMany`, `DelMany`; at most
+/// [`MAX_BATCH`](crate::MAX_BATCH) keys or items each, a larger batch is a
+/// [`ProviderError::BadPayload`]).
+/// The 0.x forms
 /// (`KeyValue.Get`, `KeyValue.Increment`, ...) are mapped onto the same store operations
 /// with their own request and response shapes; `KeyValue.<0.2 name>` for names 0.x does not
 /// have (`KeyValue.Push`, ...) runs the 0.2 operation.
@@ -373,6 +394,58 @@ async fn dispatch_v02(
             encode(&wire::GetResponse {
                 value: String::new(),
                 exists,
+            })
+        }
+        wire::OP_GET_MANY => {
+            let a: wire::GetManyArgs = decode(op, payload)?;
+            check_batch_len(wire::OP_GET_MANY, a.keys.len())?;
+            let values = store.get_many(&a.keys).await.map_err(batch_err(op))?;
+            encode(&wire::GetManyResponse {
+                values: values
+                    .into_iter()
+                    .map(|value| wire::GetResponse {
+                        exists: value.is_some(),
+                        value: value.unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+        }
+        wire::OP_SET_MANY => {
+            let a: wire::SetManyArgs = decode(op, payload)?;
+            check_batch_len(wire::OP_SET_MANY, a.items.len())?;
+            let count = u32::try_from(a.items.len()).unwrap_or(u32::MAX);
+            // Every item is checked before anything is written.
+            let items = a
+                .items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let expires = expiry(op, item.expires.into()).map_err(|e| match e {
+                        ProviderError::BadPayload { operation, reason } => {
+                            ProviderError::BadPayload {
+                                operation,
+                                reason: format!("item {i} (key {:?}): {reason}", item.key),
+                            }
+                        }
+                        other => other,
+                    })?;
+                    Ok(SetItem {
+                        key: item.key,
+                        value: item.value,
+                        expires,
+                    })
+                })
+                .collect::<Result<Vec<_>, ProviderError>>()?;
+            store.set_many(&items).await.map_err(batch_err(op))?;
+            encode(&wire::SetManyResponse { count })
+        }
+        wire::OP_DEL_MANY => {
+            let a: wire::DelManyArgs = decode(op, payload)?;
+            check_batch_len(wire::OP_DEL_MANY, a.keys.len())?;
+            let deleted = store.del_many(&a.keys).await.map_err(batch_err(op))?;
+            encode(&wire::DelManyResponse {
+                // At most MAX_BATCH keys, so it fits.
+                deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
             })
         }
         _ => Err(unknown(op)),

@@ -6,6 +6,9 @@
 //!   of the published types: `ListResponse.newCount` but `SetOperationResponse.new_count`.
 //!   These types are the ones generated from `widl/interfaces/keyvalue.widl` into
 //!   `nimbus-interface-keyvalue`, re-exported here.
+//! - [`BATCH_OPERATIONS`] (`GetMany`, `SetMany`, `DelMany`) are the nimbus extension of
+//!   that interface (role `BatchStore` in the same WIDL): new operations only, so the 0.2
+//!   shapes above stay byte for byte the published ones.
 //! - [`v0`] holds the request shapes of the 0.x wasmbus interface
 //!   (`wasmcloud-interface-keyvalue`, operations `KeyValue.Get`, `KeyValue.Increment`, ...),
 //!   whose other requests and responses are bare strings, numbers, booleans and lists.
@@ -18,6 +21,11 @@ pub use nimbus_interface_keyvalue::{
     OP_SET_QUERY, OP_SET_REMOVE, OP_SET_UNION, PushArgs, RangeArgs, SetAddArgs, SetArgs,
     SetIntersectionArgs, SetOperationResponse, SetQueryArgs, SetQueryResponse, SetRemoveArgs,
     SetResponse, SetUnionArgs,
+};
+/// The batched operations (nimbus extension) and their shapes.
+pub use nimbus_interface_keyvalue::{
+    DelManyArgs, DelManyResponse, GetManyArgs, GetManyResponse, OP_DEL_MANY, OP_GET_MANY,
+    OP_SET_MANY, SetManyArgs, SetManyItem, SetManyResponse,
 };
 
 /// All 0.2 operations, in WIDL order.
@@ -37,6 +45,10 @@ pub const OPERATIONS: [&str; 14] = [
     OP_SET_QUERY,
     OP_KEY_EXISTS,
 ];
+
+/// The batched operations of the nimbus extension, in WIDL order. Only under these names
+/// (not `KeyValue.*`): the 0.x interfaces have no such operations.
+pub const BATCH_OPERATIONS: [&str; 3] = nimbus_interface_keyvalue::batch::OPERATIONS;
 
 /// The 0.x wasmbus interface (`KeyValue.*` operations).
 pub mod v0 {

@@ -2,6 +2,11 @@
 //! operations (reference §B.5). Values are JSON documents; counters are KV integers
 //! incremented with the atomic `Add`, so concurrent creates on any number of instances and
 //! hosts never get the same id.
+//!
+//! Reads of many documents (a page of owners, an owner's pets, a pet's visits) use the
+//! batched `GetMany` of the nimbus extension ([`Kv::get_many`]): one host call, which on a
+//! lattice is one NATS round trip, instead of one per document. With a provider that
+//! predates the extension the same call falls back to one `Get` per key.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -10,7 +15,7 @@ use crate::codec::{decode, encode};
 use crate::error::{ServiceError, ServiceResult};
 use crate::host::Host;
 use crate::types::Id;
-use crate::wire::{self, KEYVALUE};
+use crate::wire::{self, KEYVALUE, batch};
 
 /// The link name of the key-value link every petclinic actor uses.
 pub const LINK_NAME: &str = "default";
@@ -114,15 +119,46 @@ impl<'h, H: Host + ?Sized> Kv<'h, H> {
         Ok(r.values)
     }
 
+    /// The strings at `keys`, in the order of `keys` (`None`: absent). One `GetMany` per
+    /// [`batch::MAX_BATCH`] keys; with a provider without the batched operations, one `Get`
+    /// per key (see [`batch::get_many_via`]). No keys, no call. Failures map as for the
+    /// single operations, naming the operation that failed.
+    pub fn get_many(&self, keys: &[String]) -> ServiceResult<Vec<Option<String>>> {
+        let values = batch::get_many_via(keys, |op, payload| {
+            self.host.call(LINK_NAME, KEYVALUE, op, payload)
+        })
+        .map_err(|e| match e {
+            batch::BatchError::Call { operation, error } => {
+                ServiceError::unavailable(format!("key-value {operation} failed: {error}"))
+            }
+            batch::BatchError::Encode { reason, .. } => ServiceError::internal(reason),
+            batch::BatchError::Reply { reason, .. } => {
+                ServiceError::internal(format!("key-value reply: {reason}"))
+            }
+        })?;
+        Ok(values
+            .into_iter()
+            .map(|r| r.exists.then_some(r.value))
+            .collect())
+    }
+
     /// The JSON document at `key`, if present. A document that does not parse is
     /// [`ServiceError::Internal`]: the key holds data some other writer put there.
     pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> ServiceResult<Option<T>> {
-        match self.get(key)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-                ServiceError::internal(format!("stored document {key} is unreadable: {e}"))
-            }),
-        }
+        parse_json(key, self.get(key)?)
+    }
+
+    /// The JSON documents at `keys`, in order, read with one [`Kv::get_many`]; each as
+    /// [`Kv::get_json`] would return it (the first unreadable one is the error).
+    pub fn get_json_many<T: DeserializeOwned>(
+        &self,
+        keys: &[String],
+    ) -> ServiceResult<Vec<Option<T>>> {
+        let texts = self.get_many(keys)?;
+        keys.iter()
+            .zip(texts)
+            .map(|(key, text)| parse_json(key, text))
+            .collect()
     }
 
     /// Stores `value` as a JSON document at `key`.
@@ -145,6 +181,20 @@ impl<'h, H: Host + ?Sized> Kv<'h, H> {
     /// written by these actors) are skipped.
     pub fn id_set(&self, key: &str) -> ServiceResult<Vec<Id>> {
         Ok(parse_ids(self.set_query(key)?))
+    }
+}
+
+/// A stored JSON document read from `key` (`None`: absent). One that does not parse is
+/// [`ServiceError::Internal`]: the key holds data some other writer put there.
+pub fn parse_json<T: DeserializeOwned>(
+    key: &str,
+    text: Option<String>,
+) -> ServiceResult<Option<T>> {
+    match text {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            ServiceError::internal(format!("stored document {key} is unreadable: {e}"))
+        }),
     }
 }
 

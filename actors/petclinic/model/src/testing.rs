@@ -2,7 +2,9 @@
 //!
 //! [`MemoryKv`] is a `wasmcloud:keyvalue` provider in miniature: it decodes the same
 //! msgpack `{Op}Args` a real provider gets and answers with the published response shapes,
-//! so tests exercise the actors' wire encoding too. [`TestHost`] routes an actor's host
+//! so tests exercise the actors' wire encoding too. It answers the batched operations of the
+//! nimbus extension (`GetMany`, `SetMany`, `DelMany`) as the nimbus provider does, or, after
+//! [`MemoryKv::set_batches`]`(false)`, refuses them as a 0.x provider would. [`TestHost`] routes an actor's host
 //! calls: the key-value contract to its own `MemoryKv`, call aliases to closures (which may
 //! run other actors' dispatchers over their own `TestHost`s).
 
@@ -31,6 +33,8 @@ pub enum Entry {
 #[derive(Debug, Default)]
 pub struct MemoryKv {
     data: RefCell<BTreeMap<String, Entry>>,
+    /// Whether the batched operations are refused (a provider that predates them).
+    no_batches: Cell<bool>,
 }
 
 fn args<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, String> {
@@ -47,9 +51,18 @@ impl MemoryKv {
         Self::default()
     }
 
+    /// Whether the batched operations are answered (the default) or refused with the
+    /// "bad dispatch" of a waPC-era provider, to test the actors' fallback.
+    pub fn set_batches(&self, supported: bool) {
+        self.no_batches.set(!supported);
+    }
+
     /// Runs one operation as a provider would.
     pub fn handle(&self, op: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         let mut data = self.data.borrow_mut();
+        if self.no_batches.get() && wire::batch::OPERATIONS.contains(&op) {
+            return Err("bad dispatch".to_string());
+        }
         match op {
             wire::OP_GET => {
                 let a: wire::GetArgs = args(op, payload)?;
@@ -127,6 +140,40 @@ impl MemoryKv {
                     values: union.into_iter().collect(),
                 })
             }
+            wire::OP_GET_MANY => {
+                let a: wire::GetManyArgs = args(op, payload)?;
+                check_batch(op, a.keys.len())?;
+                let values = a
+                    .keys
+                    .iter()
+                    .map(|key| match data.get(key) {
+                        Some(Entry::Value(v)) => Ok(wire::GetResponse {
+                            value: v.clone(),
+                            exists: true,
+                        }),
+                        Some(Entry::Set(_)) => Err(wrong_type(key)),
+                        None => Ok(wire::GetResponse::default()),
+                    })
+                    .collect::<Result<_, _>>()?;
+                out(&wire::GetManyResponse { values })
+            }
+            wire::OP_SET_MANY => {
+                let a: wire::SetManyArgs = args(op, payload)?;
+                check_batch(op, a.items.len())?;
+                let count = u32::try_from(a.items.len()).map_err(|e| e.to_string())?;
+                for item in a.items {
+                    data.insert(item.key, Entry::Value(item.value));
+                }
+                out(&wire::SetManyResponse { count })
+            }
+            wire::OP_DEL_MANY => {
+                let a: wire::DelManyArgs = args(op, payload)?;
+                check_batch(op, a.keys.len())?;
+                let deleted = a.keys.iter().filter(|k| data.remove(*k).is_some()).count();
+                out(&wire::DelManyResponse {
+                    deleted: u32::try_from(deleted).map_err(|e| e.to_string())?,
+                })
+            }
             _ => Err(format!("unknown key-value operation {op}")),
         }
     }
@@ -168,6 +215,17 @@ fn members(data: &BTreeMap<String, Entry>, key: &str) -> Result<BTreeSet<String>
         Some(Entry::Set(s)) => Ok(s.clone()),
         Some(Entry::Value(_)) => Err(wrong_type(key)),
     }
+}
+
+/// Refuses a batch over the interface's limit, as the nimbus provider does.
+fn check_batch(op: &str, len: usize) -> Result<(), String> {
+    if len > wire::batch::MAX_BATCH {
+        return Err(format!(
+            "invalid payload for {op}: {op} got {len} keys or items, more than the {} one call may carry",
+            wire::batch::MAX_BATCH
+        ));
+    }
+    Ok(())
 }
 
 fn wrong_type(key: &str) -> String {
@@ -342,6 +400,119 @@ mod tests {
         let err = kv.get("x").unwrap_err();
         assert_eq!(err.status(), 503);
         assert!(err.message().contains("key-value Get failed"), "{err}");
+    }
+
+    #[test]
+    fn batched_reads_are_one_call_or_one_get_per_key_with_a_0x_provider() {
+        let host = TestHost::new();
+        let kv = Kv::new(&host);
+        kv.set("a", "1").unwrap();
+        kv.set_json("doc", &serde_json::json!({"x": 1})).unwrap();
+        kv.set_add("set", "m").unwrap();
+        let keys: Vec<String> = ["a", "missing", "a", "doc"].map(String::from).to_vec();
+        let expected = vec![
+            Some("1".to_string()),
+            None,
+            Some("1".to_string()),
+            Some(r#"{"x":1}"#.to_string()),
+        ];
+        host.take_calls();
+        assert_eq!(kv.get_many(&keys).unwrap(), expected);
+        let ops: Vec<String> = host.take_calls().into_iter().map(|c| c.operation).collect();
+        assert_eq!(ops, ["GetMany"]);
+        assert!(kv.get_many(&[]).unwrap().is_empty());
+        assert!(host.take_calls().is_empty(), "no keys, no call");
+
+        // A provider without the extension: the same answer, one probe then one Get each.
+        host.kv.set_batches(false);
+        assert_eq!(kv.get_many(&keys).unwrap(), expected);
+        let ops: Vec<String> = host.take_calls().into_iter().map(|c| c.operation).collect();
+        assert_eq!(ops, ["GetMany", "Get", "Get", "Get", "Get"]);
+        host.kv.set_batches(true);
+
+        // Documents parse one by one; the first unreadable one is the error, as get_json's.
+        let docs: Vec<Option<serde_json::Value>> = kv
+            .get_json_many(&["doc".to_string(), "missing".to_string()])
+            .unwrap();
+        assert_eq!(docs, vec![Some(serde_json::json!({"x": 1})), None]);
+        host.kv.put("bad", "{not json");
+        let err = kv
+            .get_json_many::<serde_json::Value>(&["doc".to_string(), "bad".to_string()])
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Internal { .. }), "{err}");
+        assert!(err.message().contains("stored document bad"), "{err}");
+
+        // A set among the keys fails the batch as Get would; an outage is unavailable.
+        let err = kv
+            .get_many(&["a".to_string(), "set".to_string()])
+            .unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert!(err.message().contains("key-value GetMany failed"), "{err}");
+        host.set_kv_down(true);
+        let err = kv.get_many(&keys).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert!(err.message().contains("no responders"), "{err}");
+    }
+
+    #[test]
+    fn large_batched_reads_are_split_at_the_limit() {
+        let host = TestHost::new();
+        let kv = Kv::new(&host);
+        let n = wire::batch::MAX_BATCH + 5;
+        let keys: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+        kv.set("k0", "first").unwrap();
+        kv.set(&keys[n - 1], "last").unwrap();
+        host.take_calls();
+        let values = kv.get_many(&keys).unwrap();
+        assert_eq!(values.len(), n);
+        assert_eq!(values[0].as_deref(), Some("first"));
+        assert_eq!(values[n - 1].as_deref(), Some("last"));
+        assert_eq!(values.iter().filter(|v| v.is_some()).count(), 2);
+        assert_eq!(host.take_calls().len(), 2, "two GetMany calls");
+
+        // The store refuses an oversized batch itself, as the provider does.
+        let args = wire::GetManyArgs { keys };
+        let err = host
+            .kv
+            .handle(wire::OP_GET_MANY, &encode(&args).unwrap())
+            .unwrap_err();
+        assert!(err.contains("more than the 1000"), "{err}");
+    }
+
+    #[test]
+    fn the_store_answers_set_many_and_del_many() {
+        let host = TestHost::new();
+        let item = |k: &str, v: &str| wire::SetManyItem {
+            key: k.into(),
+            value: v.into(),
+            expires: 0,
+        };
+        let args = wire::SetManyArgs {
+            items: vec![item("a", "1"), item("b", "2"), item("a", "3")],
+        };
+        let r: wire::SetManyResponse = decode(
+            "r",
+            &host
+                .kv
+                .handle(wire::OP_SET_MANY, &encode(&args).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r.count, 3);
+        assert_eq!(host.kv.value("a").as_deref(), Some("3"));
+        let args = wire::DelManyArgs {
+            keys: ["a", "a", "c"].map(String::from).to_vec(),
+        };
+        let r: wire::DelManyResponse = decode(
+            "r",
+            &host
+                .kv
+                .handle(wire::OP_DEL_MANY, &encode(&args).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(r.deleted, 1);
+        assert_eq!(host.kv.value("b").as_deref(), Some("2"));
     }
 
     #[test]

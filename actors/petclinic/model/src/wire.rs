@@ -13,6 +13,12 @@ pub use nimbus_interface_keyvalue::{
     SetAddArgs, SetArgs, SetOperationResponse, SetQueryArgs, SetQueryResponse, SetRemoveArgs,
     SetResponse, SetUnionArgs,
 };
+/// The batched key-value operations (a nimbus extension of the published interface; see
+/// [`crate::kv::Kv::get_many`]) and their helpers.
+pub use nimbus_interface_keyvalue::{
+    DelManyArgs, DelManyResponse, GetManyArgs, GetManyResponse, OP_DEL_MANY, OP_GET_MANY,
+    OP_SET_MANY, SetManyArgs, SetManyItem, SetManyResponse, batch,
+};
 
 /// Contract id of the HTTP server capability.
 pub const HTTPSERVER: &str = nimbus_interface_httpserver::CONTRACT_ID;
@@ -158,6 +164,15 @@ mod tests {
         let mut k = keys(&encode(&GetResponse::default()).unwrap());
         k.sort();
         assert_eq!(k, ["exists", "value"]);
+        // The batched operations: `{keys}` in, `{values: [GetResponse]}` out.
+        assert_eq!(
+            keys(&encode(&GetManyArgs { keys: vec![] }).unwrap()),
+            ["keys"]
+        );
+        assert_eq!(
+            keys(&encode(&GetManyResponse { values: vec![] }).unwrap()),
+            ["values"]
+        );
     }
 
     #[test]

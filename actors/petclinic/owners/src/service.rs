@@ -5,10 +5,14 @@
 //! document first, then the sets that make it visible. Readers skip set members whose
 //! document is missing, and the last-name search re-checks each owner's current name, so
 //! a stale index entry (a concurrent rename) is never a wrong answer.
+//!
+//! Documents are read in batches (`GetMany`, [`Kv::get_json_many`]): a search reads the pet
+//! types and every matching owner in one call and all their pets in another, instead of one
+//! call per document; the set reads stay one per set.
 
 use petclinic_model::error::{ServiceError, ServiceResult, both};
 use petclinic_model::host::{ActorClient, Host};
-use petclinic_model::kv::{Kv, parse_ids};
+use petclinic_model::kv::{Kv, parse_ids, parse_json};
 use petclinic_model::ops::{self, MAX_PET_IDS, VISITS_ALIAS, visits as visits_op};
 use petclinic_model::types::{
     Id, Owner, OwnerFields, OwnerRecord, Pet, PetFields, PetRecord, PetType, Visit,
@@ -108,25 +112,38 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
                 parse_ids(self.kv.set_union(&keys)?)
             }
         };
-        let types = self.pet_types()?;
-        let mut owners = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(record) = self.kv.get_json::<OwnerRecord>(&owner_key(id))? else {
+        // The pet types and every owner document in one read.
+        let keys: Vec<String> = std::iter::once(PET_TYPES.to_string())
+            .chain(ids.iter().map(|id| owner_key(*id)))
+            .collect();
+        let mut texts = self.kv.get_many(&keys)?.into_iter();
+        let types = sorted_pet_types(parse_json(PET_TYPES, texts.next().flatten())?);
+        let mut records = Vec::with_capacity(ids.len());
+        for (key, text) in keys.iter().skip(1).zip(texts) {
+            let Some(record) = parse_json::<OwnerRecord>(key, text)? else {
                 continue;
             };
-            if !record.last_name.to_lowercase().starts_with(&prefix) {
-                continue;
+            if record.last_name.to_lowercase().starts_with(&prefix) {
+                records.push(record);
             }
-            let pets = self.pets_of(id, &types)?;
-            owners.push(record.into_owner(pets));
         }
-        Ok(owners)
+        let owner_ids: Vec<Id> = records.iter().map(|r| r.id).collect();
+        let pets = self.pets_of_owners(&owner_ids, &types)?;
+        Ok(records
+            .into_iter()
+            .zip(pets)
+            .map(|(record, pets)| record.into_owner(pets))
+            .collect())
     }
 
     /// One owner; each pet with its visits (from the visits actor).
     pub fn get_owner(&self, id: Id) -> ServiceResult<Owner> {
-        let record = self.owner_record(id)?;
-        let types = self.pet_types()?;
+        // The owner and the pet types in one read; a missing owner is reported first.
+        let keys = [owner_key(id), PET_TYPES.to_string()];
+        let mut texts = self.kv.get_many(&keys)?.into_iter();
+        let record = parse_json::<OwnerRecord>(&keys[0], texts.next().flatten())?
+            .ok_or_else(|| ServiceError::not_found(format!("owner {id} not found")))?;
+        let types = sorted_pet_types(parse_json(PET_TYPES, texts.next().flatten())?);
         let mut pets = self.pets_of(id, &types)?;
         let pet_ids: Vec<Id> = pets.iter().map(|p| p.id).collect();
         let visits = ActorClient::new(self.host, VISITS_ALIAS);
@@ -225,9 +242,7 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
 
     /// The pet types, by name.
     pub fn pet_types(&self) -> ServiceResult<Vec<PetType>> {
-        let mut types: Vec<PetType> = self.kv.get_json(PET_TYPES)?.unwrap_or_default();
-        types.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        Ok(types)
+        Ok(sorted_pet_types(self.kv.get_json(PET_TYPES)?))
     }
 
     fn owner_record(&self, id: Id) -> ServiceResult<OwnerRecord> {
@@ -261,16 +276,36 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
 
     /// The owner's pets, by name (case-insensitive) then id.
     fn pets_of(&self, owner_id: Id, types: &[PetType]) -> ServiceResult<Vec<Pet>> {
-        let mut pets = Vec::new();
-        for id in self.kv.id_set(&owner_pets_key(owner_id))? {
-            match self.kv.get_json::<PetRecord>(&pet_key(id))? {
-                Some(record) if record.owner_id == owner_id => {
-                    pets.push(record.into_pet(types, None));
+        Ok(self
+            .pets_of_owners(&[owner_id], types)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The pets of each owner, in the order of `owner_ids`, each by name (case-insensitive)
+    /// then id: one set read per owner, then every pet document in one batched read. A pet
+    /// counts for an owner if it is in the owner's set and its document names the owner.
+    fn pets_of_owners(&self, owner_ids: &[Id], types: &[PetType]) -> ServiceResult<Vec<Vec<Pet>>> {
+        let mut wanted: Vec<(usize, Id)> = Vec::new();
+        for (i, owner_id) in owner_ids.iter().enumerate() {
+            for pet_id in self.kv.id_set(&owner_pets_key(*owner_id))? {
+                wanted.push((i, pet_id));
+            }
+        }
+        let keys: Vec<String> = wanted.iter().map(|(_, id)| pet_key(*id)).collect();
+        let records = self.kv.get_json_many::<PetRecord>(&keys)?;
+        let mut pets: Vec<Vec<Pet>> = vec![Vec::new(); owner_ids.len()];
+        for ((i, _), record) in wanted.into_iter().zip(records) {
+            match (record, owner_ids.get(i), pets.get_mut(i)) {
+                (Some(record), Some(owner_id), Some(list)) if record.owner_id == *owner_id => {
+                    list.push(record.into_pet(types, None));
                 }
                 _ => {}
             }
         }
-        pets.sort_by_key(|p| (p.name.to_lowercase(), p.id));
+        for list in &mut pets {
+            list.sort_by_key(|p| (p.name.to_lowercase(), p.id));
+        }
         Ok(pets)
     }
 
@@ -294,6 +329,13 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
         }
         Ok(())
     }
+}
+
+/// The stored pet types (none when the document is absent), by name then id.
+fn sorted_pet_types(types: Option<Vec<PetType>>) -> Vec<PetType> {
+    let mut types = types.unwrap_or_default();
+    types.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    types
 }
 
 fn check_type(types: &[PetType], type_id: Id) -> ServiceResult<()> {

@@ -560,3 +560,44 @@ fn corrupt_documents_are_internal_errors_not_crashes() {
     let e = Owners::new(&host).get_owner(1).unwrap_err();
     assert_eq!(e.status(), 500);
 }
+
+#[test]
+fn reads_of_many_documents_are_batched_and_a_0x_store_gives_the_same_answers() {
+    let (host, _) = host_with_visits();
+    let owners = Owners::new(&host);
+    assert!(owners.ensure_seeded().unwrap());
+    let davis = owners.list_owners(Some("davis")).unwrap();
+    assert_eq!(last_names(&davis), ["Davis", "Davis"]);
+    let pets: usize = davis.iter().map(|o| o.pets.len()).sum();
+    assert!(pets >= 2, "{davis:?}");
+
+    // The search: the name index, the matching names' sets, the pet types and both owners
+    // in one read, each owner's pet set, all their pets in one read.
+    let ops = |host: &TestHost| -> Vec<String> {
+        host.take_calls().into_iter().map(|c| c.operation).collect()
+    };
+    host.take_calls();
+    owners.list_owners(Some("davis")).unwrap();
+    assert_eq!(
+        ops(&host),
+        [
+            "SetQuery", "SetUnion", "GetMany", "SetQuery", "SetQuery", "GetMany"
+        ]
+    );
+    // One owner with pets: owner and types in one read, the pet set, the pets.
+    let owner = owners.get_owner(davis[1].id).unwrap();
+    let calls = ops(&host);
+    assert_eq!(calls[..3], ["GetMany", "SetQuery", "GetMany"]);
+    let all = owners.list_owners(None).unwrap();
+    let kv_reads = ops(&host).iter().filter(|op| *op == "GetMany").count();
+    assert_eq!(kv_reads, 2, "every owner and every pet in two reads");
+
+    // A provider without the batched operations: the same answers, from single Gets.
+    host.kv.set_batches(false);
+    assert_eq!(owners.list_owners(Some("davis")).unwrap(), davis);
+    assert_eq!(owners.get_owner(davis[1].id).unwrap(), owner);
+    assert_eq!(owners.list_owners(None).unwrap(), all);
+    assert!(ops(&host).iter().any(|op| op == "Get"));
+    let e = owners.get_owner(99).unwrap_err();
+    assert_eq!((e.status(), e.message()), (404, "owner 99 not found"));
+}

@@ -20,7 +20,7 @@
 
 use petclinic_model::error::ServiceResult;
 use petclinic_model::host::{Host, reply};
-use petclinic_model::kv::Kv;
+use petclinic_model::kv::{Kv, parse_json};
 use petclinic_model::ops::vets as op;
 use petclinic_model::types::{Id, Specialty, Vet, VetRecord};
 
@@ -93,17 +93,21 @@ impl<'h, H: Host + ?Sized> Vets<'h, H> {
 
     /// The specialties, by name.
     pub fn list_specialties(&self) -> ServiceResult<Vec<Specialty>> {
-        let mut specialties: Vec<Specialty> = self.kv.get_json(SPECIALTIES)?.unwrap_or_default();
-        specialties.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        Ok(specialties)
+        Ok(sorted_specialties(self.kv.get_json(SPECIALTIES)?))
     }
 
-    /// The vets with their specialties (by name), by last name, first name, id.
+    /// The vets with their specialties (by name), by last name, first name, id: the id set,
+    /// then the specialties and every vet document in one batched read.
     pub fn list_vets(&self) -> ServiceResult<Vec<Vet>> {
-        let specialties = self.list_specialties()?;
+        let ids = self.kv.id_set(IDS)?;
+        let keys: Vec<String> = std::iter::once(SPECIALTIES.to_string())
+            .chain(ids.iter().map(|id| vet_key(*id)))
+            .collect();
+        let mut texts = self.kv.get_many(&keys)?.into_iter();
+        let specialties = sorted_specialties(parse_json(SPECIALTIES, texts.next().flatten())?);
         let mut vets = Vec::new();
-        for id in self.kv.id_set(IDS)? {
-            let Some(record) = self.kv.get_json::<VetRecord>(&vet_key(id))? else {
+        for (key, text) in keys.iter().skip(1).zip(texts) {
+            let Some(record) = parse_json::<VetRecord>(key, text)? else {
                 continue;
             };
             // `specialties` is sorted by name, so filtering it keeps that order.
@@ -124,6 +128,13 @@ impl<'h, H: Host + ?Sized> Vets<'h, H> {
         });
         Ok(vets)
     }
+}
+
+/// The stored specialties (none when the document is absent), by name then id.
+fn sorted_specialties(specialties: Option<Vec<Specialty>>) -> Vec<Specialty> {
+    let mut specialties = specialties.unwrap_or_default();
+    specialties.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    specialties
 }
 
 /// Runs vets operation `operation` (both take no arguments, so the payload is ignored),
@@ -253,6 +264,19 @@ mod tests {
         let r: ServiceResult<Vec<Vet>> =
             decode_json("reply", &dispatch(&host, op::LIST_VETS, &[]).unwrap()).unwrap();
         assert_eq!(r.unwrap().len(), 6);
+    }
+
+    #[test]
+    fn the_vets_are_read_in_one_batch_and_the_same_from_a_0x_store() {
+        let host = TestHost::new();
+        let vets = Vets::new(&host);
+        vets.ensure_seeded().unwrap();
+        host.take_calls();
+        let listed = vets.list_vets().unwrap();
+        let ops: Vec<String> = host.take_calls().into_iter().map(|c| c.operation).collect();
+        assert_eq!(ops, ["SetQuery", "GetMany"]);
+        host.kv.set_batches(false);
+        assert_eq!(vets.list_vets().unwrap(), listed);
     }
 
     #[test]

@@ -68,7 +68,8 @@ impl<'h, H: Host + ?Sized> Visits<'h, H> {
         Ok(visit)
     }
 
-    /// The visits of the given pets, by date then id.
+    /// The visits of the given pets, by date then id. A visit counts for a pet if it is in
+    /// the pet's set and its document names the pet.
     pub fn list_visits(&self, pet_ids: &[Id]) -> ServiceResult<Vec<Visit>> {
         if pet_ids.len() > MAX_PET_IDS {
             return Err(ServiceError::invalid(
@@ -79,15 +80,20 @@ impl<'h, H: Host + ?Sized> Visits<'h, H> {
         let mut pets = pet_ids.to_vec();
         pets.sort_unstable();
         pets.dedup();
-        let mut visits = Vec::new();
+        // One set read per pet, then every visit document in one batched read.
+        let mut wanted: Vec<(Id, Id)> = Vec::new();
         for pet_id in pets {
             for id in self.kv.id_set(&pet_visits_key(pet_id))? {
-                match self.kv.get_json::<Visit>(&visit_key(id))? {
-                    Some(visit) if visit.pet_id == pet_id => visits.push(visit),
-                    _ => {}
-                }
+                wanted.push((pet_id, id));
             }
         }
+        let keys: Vec<String> = wanted.iter().map(|(_, id)| visit_key(*id)).collect();
+        let documents = self.kv.get_json_many::<Visit>(&keys)?;
+        let mut visits: Vec<Visit> = wanted
+            .into_iter()
+            .zip(documents)
+            .filter_map(|((pet_id, _), visit)| visit.filter(|v| v.pet_id == pet_id))
+            .collect();
         visits.sort_by(|a, b| (&a.date, a.id).cmp(&(&b.date, b.id)));
         Ok(visits)
     }
@@ -262,6 +268,22 @@ mod tests {
 
         assert!(dispatch(&host, "Nope", &[]).is_err());
         assert!(dispatch(&host, op::LIST_VISITS, b"junk").is_err());
+    }
+
+    #[test]
+    fn visits_are_read_in_one_batch_and_the_same_from_a_0x_store() {
+        let host = TestHost::new();
+        let visits = Visits::new(&host);
+        for (pet, date) in [(1, "2020-01-03"), (2, "2020-01-01"), (1, "2020-01-02")] {
+            visits.add_visit(pet, visit(date, "checkup")).unwrap();
+        }
+        host.take_calls();
+        let listed = visits.list_visits(&[1, 2, 3]).unwrap();
+        assert_eq!(listed.len(), 3);
+        let ops: Vec<String> = host.take_calls().into_iter().map(|c| c.operation).collect();
+        assert_eq!(ops, ["SetQuery", "SetQuery", "SetQuery", "GetMany"]);
+        host.kv.set_batches(false);
+        assert_eq!(visits.list_visits(&[1, 2, 3]).unwrap(), listed);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! the store survives a crash or a kill at any point with every committed operation intact.
 //!
 //! Every modifying operation is one write transaction (read, apply, write, commit), which
-//! makes `Add` and the list and set operations atomic. Writers queue on an async mutex before
+//! makes `Add` and the list and set operations atomic. The batched operations are one
+//! transaction each as well: `GetMany` one read transaction (a consistent snapshot),
+//! `SetMany` and `DelMany` one write transaction and one fsync for the whole batch. Writers queue on an async mutex before
 //! entering the blocking pool, so a burst of writes occupies one blocking thread, not hundreds;
 //! reads run concurrently in read transactions. Values use the encoding in [`crate::model`];
 //! expired keys read as absent, are overwritten by later writes and are swept when the
@@ -21,6 +23,7 @@ use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition};
 use tracing::debug;
 
+use crate::backend::SetItem;
 use crate::error::KvError;
 use crate::model::{Effect, EntryStore, Outcome, Stored, Update, Value, expiry_from_now, now_ms};
 
@@ -244,6 +247,63 @@ impl EntryStore for FileStore {
                     // Undecodable bytes were there all the same: report them as existing.
                     Stored::decode(&key, guard.value()).map_or(true, |s| !s.is_expired(now_ms()))
                 })
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn store_many(&self, items: &[SetItem]) -> Result<(), KvError> {
+        // Encode everything before the transaction: an encoding failure writes nothing.
+        let rows = items
+            .iter()
+            .map(|item| {
+                let bytes = Stored {
+                    value: Value::Str(item.value.clone()),
+                    expires_at_ms: expiry_from_now(item.expires),
+                }
+                .encode("file")?;
+                Ok((item.key.clone(), bytes))
+            })
+            .collect::<Result<Vec<_>, KvError>>()?;
+        let db = self.db.clone();
+        let _writer = self.db.writer.lock().await;
+        blocking(move || {
+            let txn = db.db.begin_write().map_err(db_err)?;
+            {
+                let mut table = txn.open_table(TABLE).map_err(db_err)?;
+                for (key, bytes) in &rows {
+                    table
+                        .insert(key.as_str(), bytes.as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn remove_many(&self, keys: &[String]) -> Result<u64, KvError> {
+        let db = self.db.clone();
+        let keys = keys.to_vec();
+        let _writer = self.db.writer.lock().await;
+        blocking(move || {
+            let txn = db.db.begin_write().map_err(db_err)?;
+            let existed = {
+                let mut table = txn.open_table(TABLE).map_err(db_err)?;
+                let now = now_ms();
+                let mut existed = 0u64;
+                for key in &keys {
+                    // A key given twice is gone the second time, so it counts once.
+                    let old = table.remove(key.as_str()).map_err(db_err)?;
+                    let live = old.is_some_and(|guard| {
+                        // Undecodable bytes were there all the same, as in `remove`.
+                        Stored::decode(key, guard.value()).map_or(true, |s| !s.is_expired(now))
+                    });
+                    existed += u64::from(live);
+                }
+                existed
             };
             txn.commit().map_err(db_err)?;
             Ok(existed)

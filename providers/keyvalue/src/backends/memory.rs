@@ -1,5 +1,6 @@
 //! The in-memory backend (the default): a map behind one mutex. Every operation is a short
-//! critical section with no await inside, so each is atomic and `Add` never loses an update.
+//! critical section with no await inside, so each is atomic and `Add` never loses an update;
+//! a batched operation is one critical section too, so it is atomic as a whole.
 //! Expired keys are dropped when touched and by a sweep every [`SWEEP_EVERY`] writes, so keys
 //! that are never read again do not pile up.
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::backend::SetItem;
 use crate::error::KvError;
 use crate::model::{Effect, EntryStore, Outcome, Update, Value};
 
@@ -110,6 +112,34 @@ impl EntryStore for MemoryStore {
         let now = Instant::now();
         let mut state = self.lock();
         Ok(state.map.remove(key).is_some_and(|e| e.live(now)))
+    }
+
+    async fn store_many(&self, items: &[SetItem]) -> Result<(), KvError> {
+        // One critical section: other callers see all of the batch or none of it.
+        let now = Instant::now();
+        let mut state = self.lock();
+        for item in items {
+            let expires_at = item.expires.and_then(|d| now.checked_add(d));
+            state.map.insert(
+                item.key.clone(),
+                Entry {
+                    value: Value::Str(item.value.clone()),
+                    expires_at,
+                },
+            );
+            state.wrote(now);
+        }
+        Ok(())
+    }
+
+    async fn remove_many(&self, keys: &[String]) -> Result<u64, KvError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        // A key given twice is gone the second time, so it counts once.
+        Ok(keys
+            .iter()
+            .filter(|key| state.map.remove(key.as_str()).is_some_and(|e| e.live(now)))
+            .count() as u64)
     }
 
     async fn update(&self, key: &str, update: &Update) -> Result<Outcome, KvError> {

@@ -18,24 +18,37 @@
 //! - **Keys.** NATS keys allow only `A-Za-z0-9-_/=.` with no empty tokens, so other
 //!   characters (and `.` and `=`) are escaped as `=XX` (hex of each UTF-8 byte); the empty key
 //!   is stored as `=`. Keys made only of `A-Za-z0-9-_/` are stored as they are.
-//! - **Multi-key reads** (`SetUnion`, `SetIntersection`) read each key in turn; they are not
-//!   a snapshot across keys.
+//! - **Multi-key operations.** JetStream KV has no multi-key reads or transactions, so
+//!   `GetMany`, `SetUnion` and `SetIntersection` read their keys concurrently (at most
+//!   [`CONCURRENCY`] requests in flight: a batch costs about one round trip, not one per key)
+//!   and are not a snapshot across keys. `SetMany` and `DelMany` write concurrently the same
+//!   way (the last write of a key given twice is the one made); they are not atomic, and a
+//!   failure part way may leave some keys written or deleted.
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use tracing::{debug, warn};
 
+use crate::backend::SetItem;
 use crate::config::NatsConfig;
 use crate::error::KvError;
-use crate::model::{Effect, EntryStore, Outcome, Stored, Update, Value, expiry_from_now, now_ms};
+use crate::model::{
+    Effect, EntryStore, Outcome, Stored, Update, Value, distinct, expiry_from_now, last_writes,
+    now_ms,
+};
 
 /// Compare-and-swap attempts before giving up with [`KvError::Contention`].
 const MAX_ATTEMPTS: u32 = 64;
 /// Number of lock stripes for in-process writers.
 const STRIPES: usize = 64;
+/// Requests one multi-key operation keeps in flight: enough to hide the round trip for a
+/// full batch, few enough not to flood the server or the connection's buffers.
+pub const CONCURRENCY: usize = 64;
 
 /// A store in a JetStream KV bucket.
 pub struct NatsStore {
@@ -181,6 +194,24 @@ impl NatsStore {
     }
 }
 
+/// Awaits `futures` with at most [`CONCURRENCY`] of them in flight, and returns their
+/// results in the order given; the first error ends it (the futures not yet finished are
+/// dropped, so their requests may or may not have reached the server).
+async fn windowed<R, F: Future<Output = Result<R, KvError>>>(
+    futures: Vec<F>,
+) -> Result<Vec<R>, KvError> {
+    let mut out = Vec::with_capacity(futures.len());
+    let mut waiting = futures.into_iter();
+    let mut running: FuturesOrdered<F> = waiting.by_ref().take(CONCURRENCY).collect();
+    while let Some(result) = running.next().await {
+        out.push(result?);
+        if let Some(next) = waiting.next() {
+            running.push_back(next);
+        }
+    }
+    Ok(out)
+}
+
 fn is_conflict(e: &kv::UpdateError) -> bool {
     e.kind() == kv::UpdateErrorKind::WrongLastRevision
 }
@@ -197,11 +228,7 @@ impl EntryStore for NatsStore {
     }
 
     async fn load_many(&self, keys: &[String]) -> Result<Vec<Option<Value>>, KvError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            out.push(self.load(key).await?);
-        }
-        Ok(out)
+        windowed(keys.iter().map(|key| self.load(key)).collect()).await
     }
 
     async fn store(
@@ -220,6 +247,42 @@ impl EntryStore for NatsStore {
             .await
             .map_err(|e| nats_err(false, e))?;
         Ok(())
+    }
+
+    async fn store_many(&self, items: &[SetItem]) -> Result<(), KvError> {
+        // Concurrent puts do not keep their order, so only the last write of each key is
+        // made; encode them all first so a bad value writes nothing.
+        let writes = last_writes(items)
+            .into_iter()
+            .map(|item| {
+                let bytes = Stored {
+                    value: Value::Str(item.value.clone()),
+                    expires_at_ms: expiry_from_now(item.expires),
+                }
+                .encode("nats")?;
+                Ok((encode_key(&item.key), bytes))
+            })
+            .collect::<Result<Vec<_>, KvError>>()?;
+        let puts = writes
+            .into_iter()
+            .map(|(nkey, bytes)| {
+                let kv = self.kv.clone();
+                async move {
+                    kv.put(nkey, bytes.into())
+                        .await
+                        .map(drop)
+                        .map_err(|e| nats_err(false, e))
+                }
+            })
+            .collect();
+        windowed(puts).await.map(drop)
+    }
+
+    async fn remove_many(&self, keys: &[String]) -> Result<u64, KvError> {
+        // Each key with `remove`'s compare-and-swap; a key given twice is removed once.
+        let removed =
+            windowed(distinct(keys).into_iter().map(|k| self.remove(k)).collect()).await?;
+        Ok(removed.into_iter().filter(|r| *r).count() as u64)
     }
 
     async fn remove(&self, key: &str) -> Result<bool, KvError> {

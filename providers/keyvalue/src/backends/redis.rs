@@ -8,6 +8,10 @@
 //! are not retried here, because a retried `INCRBY` or `RPUSH` could apply twice.
 //!
 //! Set members come back sorted, like every other backend's.
+//!
+//! The batched operations are one round trip each: `GetMany` and `SetMany` one
+//! `MULTI`/`EXEC` of `GET`s or `SET`/`PSETEX`es (atomic, and `GET`'s own wrong-type error per
+//! key, which `MGET` would hide as a missing key), `DelMany` one `DEL k1 k2 ...`.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, RedisError};
 use async_trait::async_trait;
 
-use crate::backend::{KvBackend, ListRemoval, Removal, SetChange};
+use crate::backend::{KvBackend, ListRemoval, Removal, SetChange, SetItem, check_batch};
 use crate::config::RedisConfig;
 use crate::error::KvError;
 
@@ -97,6 +101,25 @@ fn map_err(key: &str, operation: &'static str, expected: &'static str, e: RedisE
     KvError::Backend {
         backend: "redis",
         reason: e.to_string(),
+    }
+}
+
+/// Maps the error of a batched command over `keys`: a server error names the key of the
+/// first failing command (MULTI/EXEC reports each command's error with its index).
+fn map_batch_err(
+    keys: &[&str],
+    operation: &'static str,
+    expected: &'static str,
+    e: RedisError,
+) -> KvError {
+    let failed = e
+        .clone()
+        .into_server_errors()
+        .and_then(|errors| errors.iter().map(|(i, _)| *i).min())
+        .and_then(|i| keys.get(i).copied());
+    match failed {
+        Some(key) => map_err(key, operation, expected, e),
+        None => map_err(&keys.join(","), operation, expected, e),
     }
 }
 
@@ -244,6 +267,73 @@ impl KvBackend for RedisStore {
             .map_err(|e| map_err(&keys.join(","), "SetUnion", "a set", e))?;
         members.sort_unstable();
         Ok(members)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
+        check_batch("GetMany", keys.len())?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for key in keys {
+            pipe.get(key);
+        }
+        let values: Vec<Option<String>> =
+            pipe.query_async(&mut self.conn()).await.map_err(|e| {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                map_batch_err(&keys, "GetMany", "a string", e)
+            })?;
+        if values.len() != keys.len() {
+            return Err(KvError::Backend {
+                backend: "redis",
+                reason: format!(
+                    "GetMany asked for {} keys and got {} replies",
+                    keys.len(),
+                    values.len()
+                ),
+            });
+        }
+        Ok(values)
+    }
+
+    async fn set_many(&self, items: &[SetItem]) -> Result<(), KvError> {
+        check_batch("SetMany", items.len())?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for item in items {
+            match item.expires {
+                // As in `set`: sub-second expiries round up to a millisecond.
+                Some(d) => {
+                    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1);
+                    pipe.pset_ex(&item.key, &item.value, ms).ignore();
+                }
+                None => {
+                    pipe.set(&item.key, &item.value).ignore();
+                }
+            }
+        }
+        pipe.query_async::<()>(&mut self.conn()).await.map_err(|e| {
+            let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+            map_batch_err(&keys, "SetMany", "a string", e)
+        })
+    }
+
+    async fn del_many(&self, keys: &[String]) -> Result<u64, KvError> {
+        check_batch("DelMany", keys.len())?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // DEL counts each existing key once, however often it is named.
+        let n: i64 = self
+            .conn()
+            .del(keys)
+            .await
+            .map_err(|e| map_err(&keys.join(","), "DelMany", "any value", e))?;
+        Ok(count(n))
     }
 
     async fn set_intersection(&self, keys: &[String]) -> Result<Vec<String>, KvError> {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod actor_side;
+mod batch;
 mod golden;
 mod kitchen_sink;
 mod provider_side;

@@ -495,3 +495,20 @@ async fn core_lifecycle_operations_dispatch_with_published_payloads() {
     .unwrap();
     assert!(lifecycle.bound.lock().unwrap().is_empty());
 }
+
+/// A provider with only the published role (as every 0.x provider is) refuses the batched
+/// operations of the nimbus extension as unknown: what the actor-side helpers fall back on.
+#[tokio::test]
+async fn the_published_dispatcher_refuses_the_batched_operations_as_unknown() {
+    let store = MemStore::default();
+    let ctx = ctx();
+    for op in kv::batch::OPERATIONS {
+        let payload = kv::serialize(&kv::GetManyArgs { keys: vec![] }).unwrap();
+        match kv::dispatch_store(&store, &ctx, op, &payload).await {
+            Err(e @ ProviderError::UnknownOperation { .. }) => {
+                assert!(kv::batch::is_unknown_operation(&e.to_string()), "{e}");
+            }
+            other => panic!("{op}: expected UnknownOperation, got {other:?}"),
+        }
+    }
+}
