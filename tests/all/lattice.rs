@@ -15,7 +15,7 @@ use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::Subjects;
 use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
-use nimbus_lattice::{Host, InvocationError, MemoryStore, NatsConfig};
+use nimbus_lattice::{ErrorKind, Host, MemoryStore, NatsConfig};
 use nimbus_tests::servers::{NatsCluster, NatsServer};
 
 use crate::lattice_support::*;
@@ -145,7 +145,7 @@ async fn cluster_calls_cross_servers_and_survive_losing_a_server() {
                     break;
                 }
                 Err(e) if tokio::time::Instant::now() < deadline => {
-                    assert!(matches!(e, InvocationError::NoResponders(_)), "{e}");
+                    assert!(e.kind() == ErrorKind::NoResponders, "{e}");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("cross-server call failed: {e}"),
@@ -460,7 +460,7 @@ async fn bad_invocations_get_specific_errors_and_the_host_keeps_serving() {
         .call_actor(&actor.id, "Echo", vec![0; 1025])
         .await
         .unwrap_err();
-    assert!(matches!(err, InvocationError::PayloadTooLarge(_)), "{err}");
+    assert!(err.kind() == ErrorKind::PayloadTooLarge, "{err}");
     host.stop().await.unwrap();
 }
 

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use nimbus_lattice::{Host, InvocationError};
+use nimbus_lattice::{ErrorKind, Host, InvocationError};
 use nimbus_provider_sdk::ProviderError;
 use nimbus_tests::servers::NatsServer;
 
@@ -188,7 +188,7 @@ async fn router_suite(caller: &Host, target: &Host) {
         .call_actor(&nobody, "Echo", b"x".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, InvocationError::NoResponders(_)), "{err}");
+    assert!(err.kind() == ErrorKind::NoResponders, "{err}");
     let err = expect_err(
         caller
             .call_actor(&a.id, "Forward", forward("", &nobody, "Echo", b""))
@@ -319,7 +319,7 @@ async fn standalone_host_with_in_process_provider_and_link_from_config() {
         .call_actor(&nobody, "Echo", b"".to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, InvocationError::UnknownTarget(_)), "{err}");
+    assert!(err.kind() == ErrorKind::UnknownTarget, "{err}");
     assert!(
         err.to_string()
             .contains("does not run on this standalone host"),

@@ -1,6 +1,7 @@
 //! Running actors: loading (claims checked by the runtime, compile on the blocking pool),
-//! scaling (the number of instances is the actor's concurrency), live update, stopping,
-//! and the events each of those emits.
+//! scaling (the number of instances is the warm minimum of the actor's elastic pool, which
+//! grows on demand up to its maximum), live update, stopping, and the events each of
+//! those emits.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -14,11 +15,14 @@ use nimbus_core::events::{
 use nimbus_core::wire::new_uuid;
 use nimbus_runtime::{Actor, ActorOptions};
 
-use crate::error::{HostError, InvocationError};
+use crate::error::{HostError, InvocationError, call_error};
 use crate::inner::HostInner;
 use crate::router::ActorHostCalls;
 use crate::rpc::{Serving, serve};
 use crate::store::{ClaimsRecord, StoreChange};
+
+mod object_store;
+mod stop_matching;
 
 /// How long a stopping actor may take to finish the invocations it already took.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -30,6 +34,14 @@ pub enum ActorSource {
     Bytes(Vec<u8>),
     /// The path of a signed `.wasm` (a `file://` prefix is accepted).
     Path(PathBuf),
+    /// A signed `.wasm` in a JetStream object store of the lattice
+    /// (`nats-object://BUCKET/NAME`), which any host can fetch.
+    Object {
+        /// The object store bucket.
+        bucket: String,
+        /// The object's name.
+        name: String,
+    },
 }
 
 impl From<Vec<u8>> for ActorSource {
@@ -51,8 +63,12 @@ impl From<&Path> for ActorSource {
 }
 
 impl ActorSource {
-    /// A reference string (`actor_ref`): a path, with or without `file://`.
+    /// A reference string (`actor_ref`): `nats-object://BUCKET/NAME`, or a path, with or
+    /// without `file://`.
     pub fn from_ref(actor_ref: &str) -> Self {
+        if let Some(object) = object_store::parse(actor_ref) {
+            return object;
+        }
         ActorSource::Path(PathBuf::from(
             actor_ref.strip_prefix("file://").unwrap_or(actor_ref),
         ))
@@ -62,6 +78,9 @@ impl ActorSource {
         match self {
             ActorSource::Bytes(_) => String::new(),
             ActorSource::Path(p) => format!("file://{}", p.display()),
+            ActorSource::Object { bucket, name } => {
+                format!("{}{bucket}/{name}", object_store::SCHEME)
+            }
         }
     }
 
@@ -76,6 +95,11 @@ impl ActorSource {
                         source,
                     })
             }
+            // Fetched through the host's connection (`HostInner::read_source`).
+            ActorSource::Object { .. } => Err(HostError::ReadActor {
+                path: self.image_ref(),
+                source: std::io::Error::other("object-store modules need a lattice connection"),
+            }),
         }
     }
 }
@@ -92,6 +116,9 @@ struct ActorState {
     bytes: Arc<[u8]>,
     image_ref: String,
     instances: Vec<ActorInstance>,
+    /// The pool's ceiling given at start (`None`: the runtime's default), kept across
+    /// scale and update, which reload the module.
+    max_instances: Option<u16>,
 }
 
 impl RunningActor {
@@ -104,18 +131,20 @@ impl RunningActor {
             .clone()
     }
 
-    /// Runs one call. The guest runs on a fiber polled by this task, so a short call
-    /// costs no thread hand-off and the actor's host calls are awaited, not blocked on.
+    /// Runs one call within `timeout` (the wait for an instance and the run). The guest
+    /// runs on a fiber polled by this task, so a short call costs no thread hand-off and
+    /// the actor's host calls are awaited, not blocked on.
     pub async fn call_async(
         &self,
         operation: &str,
         payload: Vec<u8>,
+        timeout: Duration,
     ) -> Result<Vec<u8>, InvocationError> {
         let actor = self.current();
         actor
-            .call(operation, &payload)
+            .call_with_timeout(operation, &payload, timeout)
             .await
-            .map_err(InvocationError::from)
+            .map_err(call_error)
     }
 
     pub fn instances(&self) -> Vec<ActorInstance> {
@@ -180,9 +209,15 @@ fn new_instances(count: u16, annotations: &StringMap, revision: i32) -> Vec<Acto
 }
 
 impl HostInner {
-    fn actor_options(&self, instances: u16) -> ActorOptions {
+    /// The runtime options of an actor with `instances` instances: the 0.x instance count
+    /// is the pool's warm minimum, and the pool grows on demand up to `max_instances`
+    /// (the runtime's default when `None`, and never below the minimum).
+    fn actor_options(&self, instances: u16, max_instances: Option<u16>) -> ActorOptions {
+        let min = usize::from(instances.max(1));
+        let max = max_instances.map_or(ActorOptions::default().max_instances, usize::from);
         ActorOptions {
-            max_instances: usize::from(instances.max(1)),
+            min_instances: min,
+            max_instances: max.max(min),
             host_calls: Arc::new(ActorHostCalls {
                 host: self.weak.clone(),
             }),
@@ -192,31 +227,54 @@ impl HostInner {
     }
 
     /// Loads a module on the blocking pool.
-    async fn load(&self, bytes: Arc<[u8]>, instances: u16) -> Result<Actor, HostError> {
+    async fn load(
+        &self,
+        bytes: Arc<[u8]>,
+        instances: u16,
+        max_instances: Option<u16>,
+    ) -> Result<Actor, HostError> {
         let runtime = self.runtime.clone();
-        let options = self.actor_options(instances);
+        let options = self.actor_options(instances, max_instances);
         tokio::task::spawn_blocking(move || runtime.load_actor(&bytes, options))
             .await
             .map_err(|e| HostError::Internal(format!("the actor load task failed: {e}")))?
             .map_err(HostError::from)
     }
 
-    /// Starts `count` instances of an actor (adds to them if it already runs here).
+    /// Starts `count` instances of an actor (adds to them if it already runs here), with
+    /// the runtime's default ceiling for its pool.
     pub async fn start_actor(
         self: &Arc<Self>,
         source: ActorSource,
         count: u16,
         annotations: StringMap,
     ) -> Result<String, HostError> {
+        self.start_actor_with_max(source, count, None, annotations)
+            .await
+    }
+
+    /// Starts `count` instances of an actor (its pool's warm minimum), whose pool may grow
+    /// to `max_instances` (`None`: the runtime's default). On an actor that runs here
+    /// already it adds `count` and, when given, sets the new ceiling.
+    pub async fn start_actor_with_max(
+        self: &Arc<Self>,
+        source: ActorSource,
+        count: u16,
+        max_instances: Option<u16>,
+        annotations: StringMap,
+    ) -> Result<String, HostError> {
         if self.is_stopping() {
             return Err(HostError::Stopped);
         }
         let image_ref = source.image_ref();
-        let bytes: Arc<[u8]> = source.read().await?.into();
+        let bytes: Arc<[u8]> = self.read_source(source).await?.into();
         let count = count.max(1);
-        let actor = self.load(bytes.clone(), count).await?;
+        let actor = self.load(bytes.clone(), count, max_instances).await?;
         let id = actor.id().to_string();
         if let Some(existing) = self.local_actor(&id) {
+            if max_instances.is_some() {
+                existing.write().max_instances = max_instances;
+            }
             let total = existing.read().instances.len() as u16;
             self.scale_running(&existing, total.saturating_add(count), &annotations)
                 .await?;
@@ -243,6 +301,7 @@ impl HostInner {
                 bytes,
                 image_ref: image_ref.clone(),
                 instances: instances.clone(),
+                max_instances,
             }),
             serving: Mutex::new(None),
         });
@@ -339,15 +398,19 @@ impl HostInner {
         count: u16,
         annotations: &StringMap,
     ) -> Result<(), HostError> {
-        let (bytes, current) = {
+        let (bytes, current, max_instances) = {
             let state = running.read();
-            (state.bytes.clone(), state.instances.len())
+            (
+                state.bytes.clone(),
+                state.instances.len(),
+                state.max_instances,
+            )
         };
         let wanted = usize::from(count.max(1));
         if wanted == current {
             return Ok(());
         }
-        let actor = self.load(bytes, count).await?;
+        let actor = self.load(bytes, count, max_instances).await?;
         let (added, removed, image_ref, claims) = {
             let mut state = running.write();
             let revision = state.instances.first().map_or(0, |i| i.revision);
@@ -453,9 +516,12 @@ impl HostInner {
             .local_actor(id)
             .ok_or_else(|| HostError::NotRunning(format!("actor {id}")))?;
         let image_ref = source.image_ref();
-        let bytes: Arc<[u8]> = source.read().await?.into();
-        let count = running.read().instances.len() as u16;
-        let actor = self.load(bytes.clone(), count).await?;
+        let bytes: Arc<[u8]> = self.read_source(source).await?.into();
+        let (count, max_instances) = {
+            let state = running.read();
+            (state.instances.len() as u16, state.max_instances)
+        };
+        let actor = self.load(bytes.clone(), count, max_instances).await?;
         if actor.id() != id {
             return Err(HostError::KeyMismatch {
                 old: id.to_string(),

@@ -259,7 +259,14 @@ async fn command_reply(host: &Arc<HostInner>, command: CtlCommand, body: &[u8]) 
                 ));
             }
             background(host, move |host| async move {
-                if let Err(e) = host.stop_actor(&cmd.actor_ref, cmd.count).await {
+                let stopped = match cmd.annotations.as_ref().filter(|a| !a.is_empty()) {
+                    Some(wanted) => {
+                        host.stop_actor_matching(&cmd.actor_ref, cmd.count, wanted)
+                            .await
+                    }
+                    None => host.stop_actor(&cmd.actor_ref, cmd.count).await,
+                };
+                if let Err(e) = stopped {
                     tracing::warn!(actor = %cmd.actor_ref, error = %e, "stop actor failed");
                 }
             });

@@ -225,6 +225,16 @@ impl HostBuilder {
         let events = EventPublisher::new(id.clone(), subjects.events(), nats.clone());
         let labels = host_labels(&config.labels);
         let friendly_name = format!("nimbus-{}", id.get(1..9).unwrap_or("host").to_lowercase());
+        let rpc = nats.as_ref().map(|client| {
+            nimbus_rpc::RpcClient::new(client.clone(), subjects.clone(), id.clone())
+                .with_signer(config.sign_invocations.then(|| cluster_key.clone()))
+        });
+        let rpc_limits = nimbus_rpc::Limits {
+            max_payload: config.max_payload,
+            trusted: config.sign_invocations.then(|| cluster_issuers.clone()),
+            receiver: format!("host {id} of lattice `{}`", config.lattice),
+            lattice: config.lattice.clone(),
+        };
         let inner = Arc::new_cyclic(|weak| HostInner {
             id,
             cluster_key,
@@ -237,6 +247,8 @@ impl HostBuilder {
             runtime,
             rt,
             nats,
+            rpc,
+            rpc_limits,
             store: store.clone(),
             cache: LatticeCache::default(),
             link_updates: tokio::sync::Mutex::new(()),
@@ -410,14 +422,29 @@ impl Host {
     }
 
     /// Starts `instances` instances of an actor (more of it if it runs already) and
-    /// serves it on its RPC subject; returns its public key.
+    /// serves it on its RPC subject; returns its public key. `instances` is the warm
+    /// minimum of the actor's pool, which grows on demand up to the runtime's default
+    /// maximum (see [`Host::start_actor_with_max`]).
     pub async fn start_actor(
         &self,
         source: impl Into<ActorSource>,
         instances: u16,
     ) -> Result<String, HostError> {
+        self.start_actor_with_max(source, instances, None).await
+    }
+
+    /// [`Host::start_actor`] with a ceiling for the actor's pool: at most `max_instances`
+    /// instances run its calls at once on this host (`None`: the runtime's default, 64;
+    /// never below `instances`). Past it, callers queue briefly and are then refused as
+    /// busy. The app manifest's `max_instances` (`wash up`).
+    pub async fn start_actor_with_max(
+        &self,
+        source: impl Into<ActorSource>,
+        instances: u16,
+        max_instances: Option<u16>,
+    ) -> Result<String, HostError> {
         self.inner
-            .start_actor(source.into(), instances, StringMap::new())
+            .start_actor_with_max(source.into(), instances, max_instances, StringMap::new())
             .await
     }
 

@@ -35,6 +35,10 @@ pub(crate) struct HostInner {
     pub runtime: Runtime,
     pub rt: tokio::runtime::Handle,
     pub nats: Option<async_nats::Client>,
+    /// Sends invocations over NATS (signing them when the lattice signs).
+    pub rpc: Option<nimbus_rpc::RpcClient>,
+    /// What an invocation arriving over NATS must pass before it is delivered here.
+    pub rpc_limits: nimbus_rpc::Limits,
     pub store: Arc<dyn LatticeStore>,
     pub cache: LatticeCache,
     /// Held while a link change is applied to the cache and reported (event, in-process

@@ -51,7 +51,7 @@ pub use config::{
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_PAYLOAD, DEFAULT_RPC_TIMEOUT, HostConfig, NatsConfig,
     TlsConfig,
 };
-pub use error::{HostError, InvocationError, StoreError};
+pub use error::{ErrorKind, HostError, InvocationError, StoreError};
 pub use events::LinkdefSetFailed;
 pub use host::{Host, HostBuilder};
 pub use providers::{ProcessHandle, ProcessLaunch, ProcessLauncher, ProviderFactory};

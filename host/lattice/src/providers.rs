@@ -18,7 +18,7 @@ use nimbus_core::link::LinkDefinition;
 use nimbus_core::wire::{HostData, ShutdownRequest, WasmCloudEntity, new_uuid};
 use nimbus_provider_sdk::{ActorCaller, Provider, ProviderContext, ProviderError};
 
-use crate::error::{HostError, InvocationError};
+use crate::error::{ErrorKind, HostError};
 use crate::events::LinkdefSetFailed;
 use crate::inner::HostInner;
 use crate::router::Target;
@@ -155,16 +155,18 @@ impl ActorCaller for ProviderCaller {
             timeout,
         )
         .await
-        .map_err(|e| match e {
-            InvocationError::NoResponders(reason) | InvocationError::UnknownTarget(reason) => {
-                ProviderError::ActorUnavailable {
-                    actor_id: actor_id.to_string(),
-                    reason,
-                }
-            }
-            other => ProviderError::ActorCall {
+        .map_err(|e| match e.kind() {
+            ErrorKind::NoResponders | ErrorKind::UnknownTarget => ProviderError::ActorUnavailable {
                 actor_id: actor_id.to_string(),
-                reason: other.to_string(),
+                reason: e.to_string(),
+            },
+            ErrorKind::Busy => ProviderError::ActorBusy {
+                actor_id: actor_id.to_string(),
+                reason: e.to_string(),
+            },
+            _ => ProviderError::ActorCall {
+                actor_id: actor_id.to_string(),
+                reason: e.to_string(),
             },
         })
     }

@@ -51,16 +51,13 @@ impl Target {
     }
 }
 
-/// Describes an entity for messages: `actor M...` or `provider V... (contract, link)`.
-pub(crate) fn describe(entity: &WasmCloudEntity) -> String {
-    if entity.is_actor() {
-        format!("actor {}", entity.public_key)
-    } else {
-        format!(
-            "provider {} ({} link name {})",
-            entity.public_key, entity.contract_id, entity.link_name
-        )
-    }
+/// Where [`HostInner::deliver_local`] got: it ran the call, or the target does not run
+/// here (the payload handed back, for sending elsewhere).
+pub(crate) enum Local {
+    /// The target ran here; its outcome.
+    Delivered(Result<Vec<u8>, InvocationError>),
+    /// Not running here.
+    NotHere(Vec<u8>),
 }
 
 /// Whether `s` has the shape of an actor public key.
@@ -156,9 +153,10 @@ impl HostInner {
         }
     }
 
-    /// Invokes `target` on behalf of `origin`: in process when the target runs here,
-    /// over NATS otherwise. The caller has resolved the target; this checks it again
-    /// (cheap lookups) so every entry point gets the same checks.
+    /// The one path of a call, local or remote: to the target in process when it runs
+    /// here, over NATS otherwise; a call gets at most `timeout` either way. The caller
+    /// has resolved the target; this checks it again (cheap lookups) so every entry point
+    /// gets the same checks.
     pub async fn invoke(
         self: &Arc<Self>,
         origin: WasmCloudEntity,
@@ -173,32 +171,54 @@ impl HostInner {
                 self.config.max_payload,
             ));
         }
-        let target_entity = target.entity();
-        match &target {
-            Target::Actor(id) => {
-                if let Some(actor) = self.local_actor(id) {
-                    self.authorize(&origin, &target_entity)?;
-                    return actor.call_async(operation, payload).await;
-                }
-            }
-            Target::Provider {
-                provider_id,
-                link_name,
-                ..
-            } => {
-                if let Some(provider) = self.local_provider(provider_id, link_name)
-                    && provider.in_process().is_some()
-                {
-                    self.authorize(&origin, &target_entity)?;
-                    return self
-                        .call_provider(&provider, &origin, operation, payload, timeout)
-                        .await;
-                }
-            }
-        }
-        self.authorize(&origin, &target_entity)?;
-        self.send_remote(origin, target_entity, operation, payload, timeout)
+        let target = target.entity();
+        let payload = match self
+            .deliver_local(&origin, &target, operation, payload, timeout)
             .await
+        {
+            Local::Delivered(result) => return result,
+            Local::NotHere(payload) => payload,
+        };
+        self.authorize(&origin, &target)?;
+        self.send_remote(origin, target, operation, payload, timeout)
+            .await
+    }
+
+    /// Delivers to `target` if it runs on this host (an actor, or an in-process provider
+    /// of that contract and link name), after the checks every delivery gets. The one
+    /// place a call is run here: for the router and for invocations that arrived over
+    /// NATS.
+    pub(crate) async fn deliver_local(
+        self: &Arc<Self>,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+        operation: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Local {
+        if target.is_actor() {
+            let Some(actor) = self.local_actor(&target.public_key) else {
+                return Local::NotHere(payload);
+            };
+            Local::Delivered(match self.authorize(origin, target) {
+                Ok(()) => actor.call_async(operation, payload, timeout).await,
+                Err(e) => Err(e),
+            })
+        } else {
+            let provider = self
+                .local_provider(&target.public_key, &target.link_name)
+                .filter(|p| p.in_process().is_some() && p.contract_id == target.contract_id);
+            let Some(provider) = provider else {
+                return Local::NotHere(payload);
+            };
+            Local::Delivered(match self.authorize(origin, target) {
+                Ok(()) => {
+                    self.call_provider(&provider, origin, operation, payload, timeout)
+                        .await
+                }
+                Err(e) => Err(e),
+            })
+        }
     }
 
     /// Calls an in-process provider for `origin` (an actor).
@@ -226,7 +246,7 @@ impl HostInner {
         )
         .await
         {
-            Ok(result) => result.map_err(InvocationError::from),
+            Ok(result) => result.map_err(|e| e.to_invocation_error(&provider.contract_id)),
             Err(_) => Err(InvocationError::timed_out(
                 &format!(
                     "provider {} ({})",

@@ -37,6 +37,15 @@ pub enum LoadError {
     /// The runtime could not be created.
     #[error("failed to configure the wasm engine: {0}")]
     Engine(String),
+    /// The host already runs its limit of instances (of all actors together), so not
+    /// even the actor's first instance fits.
+    #[error(
+        "the host already runs its limit of {max_total} instances of all actors together; stop or scale down other actors, or raise the host's max_total_instances"
+    )]
+    HostFull {
+        /// The host-wide limit (`RuntimeConfig::max_total_instances`).
+        max_total: usize,
+    },
     /// A per-actor directory for WASI could not be opened.
     #[error("failed to open the actor directory {path}: {message}")]
     ActorDir {
@@ -115,17 +124,15 @@ pub enum CallError {
         /// What it did wrong.
         message: String,
     },
-    /// Every instance of the actor stayed busy until the deadline.
-    #[error(
-        "actor {actor} is at its limit of {max_instances} concurrent instances and none became free within {timeout:?}; scale the actor up"
-    )]
+    /// Admission control refused the call: the actor (or the host) is at one of its
+    /// bounds. Nothing ran; retrying later is safe. The lattice passes it on as its
+    /// `busy` kind, which the HTTP server answers with 503 and `Retry-After`.
+    #[error("actor {actor} cannot take the call now: {limit}")]
     Busy {
         /// The actor's id.
         actor: String,
-        /// The configured maximum.
-        max_instances: usize,
-        /// How long the call waited.
-        timeout: Duration,
+        /// Which bound was hit, with the advice for it.
+        limit: BusyLimit,
     },
     /// A fresh instance could not be created (for example the host's instance pool is full).
     #[error("could not start an instance of actor {actor}: {message}")]
@@ -134,5 +141,42 @@ pub enum CallError {
         actor: String,
         /// What wasmtime said.
         message: String,
+    },
+}
+
+/// The admission bound a [`CallError::Busy`] call hit. Each says what the operator can
+/// change; for a caller, all of them mean "retry shortly".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusyLimit {
+    /// Every one of the actor's `max_instances` stayed busy for the caller's whole wait.
+    #[error(
+        "all {max_instances} of its instances stayed busy for {waited:?} (its queue wait); retry shortly, or raise the actor's max_instances (app manifest `max_instances`) if the host has CPU to spare"
+    )]
+    Instances {
+        /// The actor's ceiling.
+        max_instances: usize,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+    /// `max_queued` callers were already waiting for an instance of the actor.
+    #[error(
+        "{max_queued} callers already wait for one of its {max_instances} instances (its max_queued); retry shortly, or raise the actor's max_instances or max_queued"
+    )]
+    Queue {
+        /// The actor's queue bound.
+        max_queued: usize,
+        /// The actor's ceiling (all of them were busy).
+        max_instances: usize,
+    },
+    /// The host runs `max_total` instances of all actors together and none became free
+    /// (and no other actor had an idle one above its warm minimum) within the wait.
+    #[error(
+        "the host runs its limit of {max_total} instances of all actors together and none became free within {waited:?}; retry shortly, lower other actors' instance counts, raise the host's max_total_instances, or run the actor on more hosts"
+    )]
+    HostInstances {
+        /// The host-wide limit (`RuntimeConfig::max_total_instances`).
+        max_total: usize,
+        /// How long the caller waited.
+        waited: Duration,
     },
 }

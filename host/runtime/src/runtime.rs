@@ -1,6 +1,7 @@
 //! The engine of one host: a wasmtime `Engine` with the pooling allocator and epoch
 //! interruption, the linker with the waPC and WASI imports, the compiled-module caches
-//! (in memory and on disk) and the ticker thread that drives deadlines.
+//! (in memory and on disk), the host-wide instance count, and the ticker thread that
+//! drives deadlines and trims idle instances.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
@@ -18,6 +19,7 @@ use wasmtime::{
 
 use crate::abi::{self, StoreData, WAPC_IMPORTS, WAPC_MODULES, WASI_MODULE};
 use crate::actor::{Actor, ActorSpec};
+use crate::capacity::Capacity;
 use crate::config::{ActorOptions, RuntimeConfig};
 use crate::error::LoadError;
 
@@ -32,6 +34,8 @@ pub(crate) struct RuntimeInner {
     pub engine: Engine,
     pub linker: Linker<StoreData>,
     pub config: RuntimeConfig,
+    /// Live instances of all actors against `max_total_instances`, and the pools.
+    pub capacity: Arc<Capacity>,
     modules: Mutex<HashMap<String, Module>>,
     engine_tag: String,
     ticker_stop: Arc<AtomicBool>,
@@ -46,7 +50,12 @@ impl Drop for RuntimeInner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(handle) = handle {
+        // The ticker itself may drop the last reference (an actor it trimmed was the
+        // last holder of the runtime); it then must not join itself. It sees the stop
+        // flag at its next tick and ends.
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
             let _ = handle.join();
         }
     }
@@ -84,17 +93,28 @@ impl Runtime {
             })?;
         }
 
+        let capacity = Arc::new(Capacity::new(
+            usize::try_from(config.max_total_instances).unwrap_or(usize::MAX),
+        ));
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.clone();
             let stop = ticker_stop.clone();
+            let capacity = capacity.clone();
             let tick = config.epoch_tick.max(Duration::from_millis(1));
+            let trim_every = config.pool_trim_interval.max(tick);
             std::thread::Builder::new()
                 .name("nimbus-epoch".into())
                 .spawn(move || {
+                    let mut next_trim = Instant::now() + trim_every;
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(tick);
                         engine.increment_epoch();
+                        let now = Instant::now();
+                        if now >= next_trim {
+                            capacity.trim_idle(now);
+                            next_trim = now + trim_every;
+                        }
                     }
                 })
                 .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker: {e}")))?
@@ -105,6 +125,7 @@ impl Runtime {
                 engine,
                 linker,
                 config,
+                capacity,
                 modules: Mutex::default(),
                 engine_tag,
                 ticker_stop,
@@ -118,6 +139,12 @@ impl Runtime {
         &self.inner.config
     }
 
+    /// Instances alive right now, of all actors together (what
+    /// [`RuntimeConfig::max_total_instances`] bounds).
+    pub fn live_instances(&self) -> usize {
+        self.inner.capacity.live()
+    }
+
     /// The underlying wasmtime engine, for embedders and for benchmarks that need a
     /// baseline on the very same engine.
     pub fn engine(&self) -> &Engine {
@@ -125,8 +152,9 @@ impl Runtime {
     }
 
     /// Verifies the actor's claims (unless `options.allow_unsigned`), compiles the module
-    /// (or takes it from the cache), checks that it is a waPC actor, and starts one warm
-    /// instance so that a broken `wapc_init` fails here and not on the first call.
+    /// (or takes it from the cache), checks that it is a waPC actor, and starts its warm
+    /// minimum of instances (the first one always, so that a broken `wapc_init` fails
+    /// here and not on the first call; the rest as far as the host has room).
     pub fn load_actor(&self, bytes: &[u8], options: ActorOptions) -> Result<Actor, LoadError> {
         check_magic(bytes)?;
         let now = SystemTime::now()

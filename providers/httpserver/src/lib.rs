@@ -5,7 +5,9 @@
 //!
 //! Status codes the provider itself produces: 413 for a body over the limit, 504 when
 //! the actor does not answer within the timeout, 503 when the actor cannot be reached
-//! (not running anywhere), 500 when it fails or answers with something that is not an
+//! (not running anywhere), 503 with `Retry-After` when the actor is busy (its host refused
+//! the call at an admission bound: all instances busy and the queue full, or the host at
+//! its instance limit), 500 when it fails or answers with something that is not an
 //! HttpResponse, 400 for a body that cannot be read. A link put opens the listener, a
 //! link delete closes it after in-flight requests finish; no restart either way.
 //!
@@ -28,7 +30,7 @@ use nimbus_provider_sdk::{
 use tokio::sync::Mutex;
 use tracing::info;
 
-pub use listener::Listener;
+pub use listener::{BUSY_RETRY_AFTER_SECS, Listener};
 pub use settings::ServerSettings;
 
 /// The contract id this provider implements.

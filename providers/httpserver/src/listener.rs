@@ -27,6 +27,11 @@ use crate::wire::{self, OP_HANDLE_REQUEST};
 /// A slow client gets this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The `Retry-After` (seconds) of a 503 for a busy actor. The host refuses a call once its
+/// queue is full or after its queue wait (1 s by default), so a busy spell is usually
+/// over within a second; HTTP cannot say less than one.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 /// What every request of one listener needs.
 struct Target {
     actor_id: String,
@@ -223,6 +228,11 @@ async fn handle(
                 "no actor is available to handle this request",
             ));
         }
+        Ok(Err(ProviderError::ActorBusy { reason, .. })) => {
+            // Expected under overload, and cheap to produce: not a warning per request.
+            debug!(actor_id = %target.actor_id, %reason, "actor busy; answering 503");
+            return Ok(busy());
+        }
         Ok(Err(e)) => {
             warn!(actor_id = %target.actor_id, error = %e, "actor failed to handle an HTTP request");
             return Ok(plain(
@@ -284,6 +294,22 @@ fn plain(status: StatusCode, message: &str) -> hyper::Response<Full<Bytes>> {
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// 503 with `Retry-After`: the actor is at its admission limit (nothing ran), so a
+/// client may retry the same request after a short pause.
+fn busy() -> hyper::Response<Full<Bytes>> {
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "the actor is at its limit of concurrent requests; retry after {BUSY_RETRY_AFTER_SECS} second(s)"
+        ),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(BUSY_RETRY_AFTER_SECS),
     );
     response
 }

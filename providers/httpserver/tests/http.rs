@@ -31,6 +31,8 @@ enum Behaviour {
     Slow(Duration),
     /// Report that no actor could be reached.
     Unavailable,
+    /// Report that the actor's host refused the call at an admission bound.
+    Busy,
     /// Fail as a trapped actor does.
     Trap,
     /// Answer with bytes that are not an HttpResponse.
@@ -82,6 +84,12 @@ impl ActorCaller for TestActor {
             Behaviour::Unavailable => Err(ProviderError::ActorUnavailable {
                 actor_id: actor_id.into(),
                 reason: "not running on any host".into(),
+            }),
+            Behaviour::Busy => Err(ProviderError::ActorBusy {
+                actor_id: actor_id.into(),
+                reason: format!(
+                    "busy: actor {actor_id} cannot take the call now: 256 callers already wait"
+                ),
             }),
             Behaviour::Trap => Err(ProviderError::ActorCall {
                 actor_id: actor_id.into(),
@@ -280,6 +288,7 @@ async fn actor_outcomes_map_to_status_codes_and_the_next_request_works() {
             "did not answer in time",
         ),
         (Behaviour::Unavailable, 503, "no actor is available"),
+        (Behaviour::Busy, 503, "at its limit of concurrent requests"),
         (Behaviour::Trap, 500, "failed to handle"),
         (Behaviour::Garbage, 500, "Malformed response from actor"),
         (Behaviour::BadStatus, 500, "invalid status code"),
@@ -292,6 +301,31 @@ async fn actor_outcomes_map_to_status_codes_and_the_next_request_works() {
         s.set(Behaviour::Echo);
         assert_eq!(send(s.addr, get).await.status, 201);
     }
+}
+
+#[tokio::test]
+async fn a_busy_actor_gets_503_with_retry_after_not_500() {
+    let s = setup(&[]).await;
+    let get = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    s.set(Behaviour::Busy);
+    let reply = send(s.addr, get).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(
+        reply.headers.get("retry-after").map(String::as_str),
+        Some(
+            nimbus_provider_httpserver::BUSY_RETRY_AFTER_SECS
+                .to_string()
+                .as_str()
+        ),
+        "{reply:?}"
+    );
+    // An unreachable actor is a 503 too, but without a promise that a retry helps soon.
+    s.set(Behaviour::Unavailable);
+    let reply = send(s.addr, get).await;
+    assert_eq!(reply.status, 503);
+    assert!(!reply.headers.contains_key("retry-after"), "{reply:?}");
+    s.set(Behaviour::Echo);
+    assert_eq!(send(s.addr, get).await.status, 201);
 }
 
 #[tokio::test]

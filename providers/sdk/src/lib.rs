@@ -59,6 +59,17 @@ pub enum ProviderError {
         /// Why it could not be reached (not running, no responders, ...).
         reason: String,
     },
+    /// The actor runs but refused the call at one of its admission bounds (all its
+    /// instances busy and its queue full or its wait over, or its host at its instance
+    /// limit). The actor never saw the request, so retrying shortly is safe; the HTTP
+    /// server answers it with 503 and `Retry-After`.
+    #[error("{reason}")]
+    ActorBusy {
+        /// The actor that was called.
+        actor_id: String,
+        /// The host's whole message: it starts with `busy: ` and names the bound hit.
+        reason: String,
+    },
     /// A call from the provider into an actor failed (the actor returned an error or
     /// trapped, or its reply timed out).
     #[error("call to actor {actor_id} failed: {reason}")]
@@ -84,6 +95,9 @@ impl ProviderError {
             } => InvocationError::unknown_operation(operation, format!("contract {contract_id}")),
             ProviderError::NotLinked { actor_id } => {
                 InvocationError::not_linked_at_provider(actor_id, contract_id)
+            }
+            ProviderError::ActorBusy { reason, .. } => {
+                InvocationError::new(nimbus_rpc::ErrorKind::Busy, reason.clone())
             }
             other => InvocationError::from_wire(other.to_string()),
         }

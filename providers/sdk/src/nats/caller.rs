@@ -132,6 +132,10 @@ impl ActorCaller for NatsActorCaller {
                             self.rpc.subjects().lattice()
                         ),
                     },
+                    ErrorKind::Busy => ProviderError::ActorBusy {
+                        actor_id: actor_id.to_string(),
+                        reason: e.to_string(),
+                    },
                     _ => Self::call_failed(actor_id, e.to_string()),
                 }
             })
