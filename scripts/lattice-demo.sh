@@ -3,9 +3,13 @@
 # docker-compose.yml): a nats-server with JetStream, host `one` with the HTTP server and
 # key-value providers running out of process, host `two`, and `wash app deploy` spreading
 # deploy/petclinic-lattice.yaml over both. Serves http://127.0.0.1:$HTTP_PORT/.
+# `wash app deploy` stores the manifest in the lattice; the hosts' reconciler places it.
 #
 #   scripts/lattice-demo.sh           run until Ctrl-C
 #   scripts/lattice-demo.sh --check   deploy, check the API end to end, stop (used by tests)
+#   scripts/lattice-demo.sh --ha      three hosts and deploy/petclinic-ha.yaml (two replicas
+#                                     of everything, data in NATS KV): kill a host and
+#                                     watch `wash app status petclinic` heal it
 #
 # Environment: NATS_PORT (default 4222), HTTP_PORT (default 8080), DEMO_DIR (work dir;
 # default a temp dir, removed at exit; its keys/ holds the lattice's cluster key),
@@ -17,7 +21,16 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 export PATH="$HOME/.local/bin:$HOME/.cargo/bin:$PATH"
 check=0
-[ "${1:-}" = "--check" ] && check=1
+ha=0
+for arg in "$@"; do
+    case "$arg" in
+        --check) check=1 ;;
+        --ha) ha=1 ;;
+        *) printf 'unknown argument %s (use --check and/or --ha)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
+# Seconds without an answer after which a host is declared lost and its share re-placed.
+lost_after="${LOST_AFTER:-10}"
 nats_port="${NATS_PORT:-4222}"
 http_port="${HTTP_PORT:-8080}"
 work="${DEMO_DIR:-$(mktemp -d)}"
@@ -51,7 +64,17 @@ export WASH_KEYS="$work/keys"
 export WASH_NATS_URL="nats://127.0.0.1:$nats_port"
 
 log "starting nats-server on port $nats_port"
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$work/jetstream" >"$work/nats.log" 2>&1 &
+# sync_interval: always makes JetStream write to disk before it acknowledges, so the
+# deployed apps, links and the reconciler lease survive a crash of the server's machine
+# (the default flushes every two minutes).
+cat >"$work/nats-server.conf" <<CONF
+listen: "127.0.0.1:$nats_port"
+jetstream {
+  store_dir: "$work/jetstream"
+  sync_interval: always
+}
+CONF
+nats-server -c "$work/nats-server.conf" >"$work/nats.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
@@ -65,12 +88,20 @@ start_host() { # name, extra args...
     local name="$1"
     shift
     mkdir -p "$work/$name"
-    (cd "$work/$name" && exec "$wash" up --label "host=$name" "$@") >"$work/$name.log" 2>&1 &
+    (cd "$work/$name" && exec "$wash" up --label "host=$name" --host-lost-after "$lost_after" "$@") >"$work/$name.log" 2>&1 &
     pids+=($!)
+    host_pid["$name"]=$!
 }
-start_host one --providers-out-of-process
-start_host two
-for name in one two; do
+declare -A host_pid
+if [ "$ha" = 1 ]; then
+    hosts=(one two three)
+    for name in "${hosts[@]}"; do start_host "$name"; done
+else
+    hosts=(one two)
+    start_host one --providers-out-of-process
+    start_host two
+fi
+for name in "${hosts[@]}"; do
     for _ in $(seq 300); do
         grep -q '^ready' "$work/$name.log" && break
         if ! kill -0 "${pids[-1]}" 2>/dev/null; then break; fi
@@ -78,13 +109,21 @@ for name in one two; do
     done
     grep -q '^ready' "$work/$name.log" || { log "host $name did not start:"; cat "$work/$name.log" >&2; exit 1; }
 done
-log "hosts one and two are up"
+log "hosts ${hosts[*]} are up"
 
-manifest="$work/petclinic-lattice.yaml"
-sed -e "s|\.\./actors/target/wasm/|$repo_root/actors/target/wasm/|" \
-    -e "s|address: \"0.0.0.0:8080\"|address: \"127.0.0.1:$http_port\"|" \
-    deploy/petclinic-lattice.yaml >"$manifest"
-"$wash" app deploy "$manifest" --signed-dir "$work/signed"
+if [ "$ha" = 1 ]; then
+    manifest="$work/petclinic-ha.yaml"
+    sed -e "s|\.\./actors/target/wasm/|$repo_root/actors/target/wasm/|" \
+        -e "s|address: \"127.0.0.1:8080\"|address: \"127.0.0.1:$http_port\"|" \
+        -e "s|nats://127.0.0.1:4222|$WASH_NATS_URL|" \
+        deploy/petclinic-ha.yaml >"$manifest"
+else
+    manifest="$work/petclinic-lattice.yaml"
+    sed -e "s|\.\./actors/target/wasm/|$repo_root/actors/target/wasm/|" \
+        -e "s|address: \"0.0.0.0:8080\"|address: \"127.0.0.1:$http_port\"|" \
+        deploy/petclinic-lattice.yaml >"$manifest"
+fi
+"$wash" app deploy "$manifest" --wait-secs 60
 
 base="http://127.0.0.1:$http_port"
 for _ in $(seq 150); do
@@ -92,6 +131,28 @@ for _ in $(seq 150); do
     sleep 0.2
 done
 log "petclinic is serving on $base/"
+
+if [ "$ha" = 1 ] && [ "$check" = 1 ]; then
+    fail() { log "CHECK FAILED: $*"; "$wash" app status petclinic >&2 || true; exit 1; }
+    victim="$("$wash" --output json app status petclinic | python3 -c 'import json,sys; s=json.load(sys.stdin)["status"]; print([p for p in s["providers"] if p["name"]=="http"][0]["running"][0]["host_id"])')" || fail "no HTTP host in the status"
+    for name in "${hosts[@]}"; do
+        grep -q "^host $victim " "$work/$name.log" && { log "kill -9 host $name ($victim), which serves HTTP"; kill -9 "${host_pid[$name]}"; }
+    done
+    healed=0
+    for _ in $(seq 120); do
+        st="$("$wash" --output json app status petclinic 2>/dev/null)" || { sleep 0.5; continue; }
+        if ! grep -q "$victim" <<<"$st" && grep -q '"state": "running"' <<<"$st"; then
+            healed=1
+            break
+        fi
+        sleep 0.5
+    done
+    "$wash" app status petclinic
+    [ "$healed" = 1 ] || fail "the petclinic did not run again without host $victim within 60 s"
+    curl -fsS "$base/api/vets" >/dev/null || fail "GET /api/vets after the heal"
+    log "check passed: the petclinic runs again without host $victim"
+    exit 0
+fi
 
 if [ "$check" = 1 ]; then
     fail() { log "CHECK FAILED: $*"; for n in one two; do tail -20 "$work/$n.log" >&2; done; exit 1; }
@@ -118,5 +179,11 @@ if [ "$check" = 1 ]; then
     exit 0
 fi
 
+if [ "$ha" = 1 ]; then
+    log "watch it heal: in another shell run"
+    log "  export WASH_NATS_URL=$WASH_NATS_URL WASH_KEYS=$WASH_KEYS"
+    log "  watch -n1 $wash app status petclinic"
+    log "and kill -9 one of the hosts: ${host_pid[one]} (one) ${host_pid[two]} (two) ${host_pid[three]} (three)"
+fi
 log "press Ctrl-C to stop"
 wait "${pids[0]}"

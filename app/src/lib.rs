@@ -12,7 +12,8 @@
 //! actors:
 //!   - name: gateway
 //!     path: ../actors/target/wasm/petclinic-gateway.wasm
-//!     instances: 4
+//!     instances: 4          # warm minimum
+//!     max_instances: 32     # optional ceiling of concurrent instances (default 64)
 //!     call_alias: petclinic/gateway
 //!     capabilities: [wasmcloud:httpserver]
 //! providers:
@@ -42,6 +43,11 @@ pub struct Manifest {
     /// Free text for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The version `wash app deploy` stores this manifest under (`--version` overrides
+    /// it; without either, versions are numbered `v1`, `v2`, ...). A stored version never
+    /// changes: deploying other content under the same version is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The actors, each under a name that links refer to.
     #[serde(default)]
     pub actors: Vec<ActorSpec>,
@@ -61,9 +67,17 @@ pub struct ActorSpec {
     pub name: String,
     /// The `.wasm` file, relative to the manifest's directory.
     pub path: PathBuf,
-    /// How many instances may run at once (the actor's concurrency).
+    /// The actor's warm minimum: instances started at once and kept even when idle (0.x's
+    /// instance count). The host starts more while all are busy, up to `max_instances`,
+    /// and drops the extra ones again after they sit idle.
     #[serde(default = "one")]
     pub instances: u32,
+    /// The most instances that may run calls at once on one host (the actor's
+    /// concurrency ceiling); without it the host's default (64) applies. At least
+    /// `instances`. Honoured by `wash up`; hosts started by `wash app deploy` use their
+    /// default, since the 0.x start-actor command has no field for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
     /// Call alias other actors use to reach this one; written into the claims when the
     /// module is signed at deploy time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +89,25 @@ pub struct ActorSpec {
     /// Labels a host must carry to run this actor (lattice mode).
     #[serde(default)]
     pub host_labels: BTreeMap<String, String>,
+    /// On how many hosts the reconciler runs this actor (each with `instances`), so that
+    /// losing a host loses none of the app (lattice mode; `wash up` ignores it).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// How the replicas are shared among groups of hosts, by labels and weights (e.g.
+    /// two zones 50/50). Empty: any host with `host_labels`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<Spread>,
+}
+
+/// One group of hosts that receives a share of an entity's replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spread {
+    /// Labels a host of this group carries (in addition to the entity's `host_labels`).
+    pub labels: BTreeMap<String, String>,
+    /// The group's share relative to the other groups' weights.
+    #[serde(default = "one")]
+    pub weight: u32,
 }
 
 /// How a provider runs.
@@ -101,6 +134,12 @@ pub struct ProviderSpec {
     /// Labels a host must carry to run this provider (lattice mode).
     #[serde(default)]
     pub host_labels: BTreeMap<String, String>,
+    /// On how many hosts the reconciler runs this provider (lattice mode).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// How the replicas are shared among groups of hosts (see [`Spread`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spread: Vec<Spread>,
 }
 
 /// The providers every host carries in process.
@@ -291,6 +330,26 @@ impl Manifest {
                     actor.name
                 ));
             }
+            if let Some(max) = actor.max_instances
+                && max < actor.instances.max(1)
+            {
+                problems.push(format!(
+                    "actors[{i}] ({}): max_instances ({max}) must be at least instances ({}); raise max_instances or drop it to use the host's default",
+                    actor.name,
+                    actor.instances.max(1)
+                ));
+            }
+            if actor.replicas == 0 {
+                problems.push(format!(
+                    "actors[{i}] ({}): replicas must be at least 1",
+                    actor.name
+                ));
+            }
+            spread_problems(
+                &format!("actors[{i}] ({})", actor.name),
+                &actor.spread,
+                &mut problems,
+            );
             if actor.path.as_os_str().is_empty() {
                 problems.push(format!(
                     "actors[{i}] ({}): path must name a .wasm file",
@@ -301,6 +360,10 @@ impl Manifest {
         let mut served = BTreeSet::new();
         for (i, provider) in self.providers.iter().enumerate() {
             let at = format!("providers[{i}] ({})", provider.name);
+            if provider.replicas == 0 {
+                problems.push(format!("{at}: replicas must be at least 1"));
+            }
+            spread_problems(&at, &provider.spread, &mut problems);
             match (&provider.builtin, &provider.path) {
                 (Some(_), Some(_)) => {
                     problems.push(format!("{at}: give either `builtin` or `path`, not both"))
@@ -364,6 +427,19 @@ impl Manifest {
     /// The provider with manifest name `name`.
     pub fn provider(&self, name: &str) -> Option<&ProviderSpec> {
         self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+fn spread_problems(at: &str, spread: &[Spread], problems: &mut Vec<String>) {
+    for (j, group) in spread.iter().enumerate() {
+        if group.weight == 0 {
+            problems.push(format!("{at}: spread[{j}].weight must be at least 1"));
+        }
+        if group.labels.is_empty() {
+            problems.push(format!(
+                "{at}: spread[{j}].labels must name at least one label (a group of hosts)"
+            ));
+        }
     }
 }
 
@@ -453,6 +529,67 @@ links:
         );
         assert_eq!(m.provider("http").unwrap().config_json(), None);
         assert_eq!(Builtin::Keyvalue.provider_ref(), "builtin:keyvalue");
+    }
+
+    #[test]
+    fn replicas_and_spread_parse_and_are_checked() {
+        let m = Manifest::parse(
+            "name: x\nversion: \"1.0\"\nactors:\n  - name: a\n    path: a.wasm\n    replicas: 3\n    spread:\n      - { labels: { zone: a }, weight: 2 }\n      - { labels: { zone: b } }\n",
+        )
+        .unwrap();
+        assert_eq!(m.version.as_deref(), Some("1.0"));
+        assert_eq!(m.actors[0].replicas, 3);
+        assert_eq!(m.actors[0].spread[0].weight, 2);
+        assert_eq!(m.actors[0].spread[1].weight, 1);
+        assert_eq!(Manifest::parse(GOOD).unwrap().actors[0].replicas, 1);
+        let err = Manifest::parse(
+            "name: x\nactors:\n  - { name: a, path: a.wasm, replicas: 0, spread: [{ labels: {}, weight: 0 }] }\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("replicas must be at least 1"), "{text}");
+        assert!(
+            text.contains("spread[0].weight must be at least 1"),
+            "{text}"
+        );
+        assert!(text.contains("spread[0].labels must name"), "{text}");
+    }
+
+    #[test]
+    fn max_instances_is_optional_and_at_least_instances() {
+        let m = Manifest::parse(
+            "name: x\nactors:\n  - { name: a, path: a.wasm, instances: 2, max_instances: 16 }\n  - { name: b, path: b.wasm }\n",
+        )
+        .unwrap();
+        assert_eq!(m.actors[0].instances, 2);
+        assert_eq!(m.actors[0].max_instances, Some(16));
+        assert_eq!(
+            m.actors[1].max_instances, None,
+            "the host's default applies"
+        );
+
+        let err = Manifest::parse(
+            "name: x\nactors:\n  - { name: a, path: a.wasm, instances: 4, max_instances: 2 }\n",
+        )
+        .unwrap_err();
+        let ManifestError::Invalid { problems, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(
+            problems,
+            &[
+                "actors[0] (a): max_instances (2) must be at least instances (4); raise max_instances or drop it to use the host's default"
+            ]
+        );
+
+        let err = Manifest::parse(
+            "name: x\nactors:\n  - name: a\n    path: a.wasm\n    max_instances: lots\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ManifestError::Syntax { .. }), "{text}");
+        assert!(text.contains("<input>:5:"), "{text}");
+        assert!(text.contains("max_instances"), "{text}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use nimbus_core::ctl::{
     ActorAuctionAck, ActorAuctionRequest, CtlOperationAck, GetClaimsResponse, Host, HostInventory,
     LinkDefinitionList, ProviderAuctionAck, ProviderAuctionRequest, RemoveLinkDefinitionRequest,
     ScaleActorCommand, StartActorCommand, StartProviderCommand, StopActorCommand, StopHostCommand,
-    StopProviderCommand, StringMap,
+    StopProviderCommand, StringMap, UpdateActorCommand,
 };
 use nimbus_core::keys::{KeyKind, KeyPair, PUBLIC_KEY_LEN};
 use nimbus_core::link::LinkDefinition;
@@ -187,13 +187,48 @@ impl CtlClient {
         actor_ref: &str,
         count: u16,
     ) -> Result<(), CtlError> {
+        self.start_actor_annotated(host_id, actor_ref, count, StringMap::new())
+            .await
+    }
+
+    /// Starts `count` instances of an actor like [`Self::start_actor`], tagging them with
+    /// `annotations`. The host reports the annotations in its inventory and in the start
+    /// events (including failures), which is how a deployment tells its own instances
+    /// from everyone else's.
+    pub async fn start_actor_annotated(
+        &self,
+        host_id: &str,
+        actor_ref: &str,
+        count: u16,
+        annotations: StringMap,
+    ) -> Result<(), CtlError> {
         let command = StartActorCommand {
             actor_ref: actor_ref.to_string(),
             count,
-            annotations: None,
+            annotations: (!annotations.is_empty()).then_some(annotations),
             host_id: host_id.to_string(),
         };
         self.command(host_id, CtlCommand::LaunchActor, &command, "start actor")
+            .await
+    }
+
+    /// Replaces the module of an actor running on a host with the one at `new_actor_ref`
+    /// (same public key). The host swaps it in place: calls already running finish on the
+    /// old module and the next call runs the new one, so no call fails. Returns once the
+    /// host has swapped it (or refused).
+    pub async fn update_actor(
+        &self,
+        host_id: &str,
+        actor_id: &str,
+        new_actor_ref: &str,
+    ) -> Result<(), CtlError> {
+        let command = UpdateActorCommand {
+            actor_id: actor_id.to_string(),
+            new_actor_ref: new_actor_ref.to_string(),
+            annotations: None,
+            host_id: host_id.to_string(),
+        };
+        self.command(host_id, CtlCommand::UpdateActor, &command, "update actor")
             .await
     }
 
@@ -204,10 +239,24 @@ impl CtlClient {
         actor_id: &str,
         count: u16,
     ) -> Result<(), CtlError> {
+        self.stop_actor_annotated(host_id, actor_id, count, StringMap::new())
+            .await
+    }
+
+    /// Stops up to `count` instances of an actor on a host that carry `annotations`
+    /// (0: all of those), so one deployment never stops another's instances of the same
+    /// actor. Empty annotations stop any instances, like [`Self::stop_actor`].
+    pub async fn stop_actor_annotated(
+        &self,
+        host_id: &str,
+        actor_id: &str,
+        count: u16,
+        annotations: StringMap,
+    ) -> Result<(), CtlError> {
         let command = StopActorCommand {
             actor_ref: actor_id.to_string(),
             count,
-            annotations: None,
+            annotations: (!annotations.is_empty()).then_some(annotations),
             host_id: host_id.to_string(),
         };
         self.command(host_id, CtlCommand::StopActor, &command, "stop actor")
@@ -243,11 +292,25 @@ impl CtlClient {
         link_name: &str,
         config: Option<String>,
     ) -> Result<(), CtlError> {
+        self.start_provider_annotated(host_id, provider_ref, link_name, config, StringMap::new())
+            .await
+    }
+
+    /// Starts a provider like [`Self::start_provider`], tagging it with `annotations`
+    /// (reported in the host's inventory and events).
+    pub async fn start_provider_annotated(
+        &self,
+        host_id: &str,
+        provider_ref: &str,
+        link_name: &str,
+        config: Option<String>,
+        annotations: StringMap,
+    ) -> Result<(), CtlError> {
         let command = StartProviderCommand {
             provider_ref: provider_ref.to_string(),
             link_name: link_name.to_string(),
             configuration: config,
-            annotations: None,
+            annotations: (!annotations.is_empty()).then_some(annotations),
             host_id: host_id.to_string(),
         };
         self.command(

@@ -2,6 +2,7 @@
 //! project grows) code generation, running hosts and controlling a lattice.
 
 mod app;
+mod app_view;
 mod call;
 mod claims;
 mod ctl;
@@ -45,7 +46,8 @@ enum Command {
     Ctl(ctl::CtlArgs),
     /// Run a host here (standalone, or joining a lattice) and deploy an app manifest.
     Up(up::UpArgs),
-    /// Deploy app manifests onto a running lattice.
+    /// Deployments kept running by the lattice: deploy, list, status, history, undeploy,
+    /// rollback.
     #[command(subcommand)]
     App(app::AppCommand),
     /// The lattice's cluster key: show it, export it, import it on another machine.

@@ -43,6 +43,11 @@ pub struct UpArgs {
     /// `WASH_NATS_URL` does not get in the way.)
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "4222")]
     pub nats_server: Option<u16>,
+    /// Where the nats-server started by `--nats-server` keeps JetStream (the lattice's
+    /// links, deployed apps and modules), so they survive a restart; default: a temporary
+    /// directory removed when this host stops.
+    #[arg(long, value_name = "DIR", requires = "nats_server")]
+    pub nats_store: Option<PathBuf>,
     /// The lattice prefix (lattice mode).
     #[arg(long, default_value = "default", env = "WASH_LATTICE")]
     pub lattice: String,
@@ -73,6 +78,23 @@ pub struct UpArgs {
     /// binaries next to `wash`) over NATS instead of in this process. Lattice mode only.
     #[arg(long)]
     pub providers_out_of_process: bool,
+    /// Seconds without an answer after which the reconciler declares a host lost and
+    /// places its share of the apps elsewhere (lattice mode).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+    pub host_lost_after: f64,
+    /// Do not run a reconciler next to this host (lattice mode); apps deployed with
+    /// `wash app deploy` are then kept running only by other hosts' reconcilers.
+    #[arg(long)]
+    pub no_reconciler: bool,
+}
+
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err(format!(
+            "invalid duration `{text}`: give seconds between 0 and 3600"
+        )),
+    }
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -158,7 +180,7 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         );
     }
     let nats_server = match args.nats_server {
-        Some(port) => Some(LocalNatsServer::start(port)?),
+        Some(port) => Some(LocalNatsServer::start(port, args.nats_store.as_deref())?),
         None => None,
     };
     let nats_url = match &nats_server {
@@ -271,11 +293,29 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         let _ = host.stop().await;
         return Err(e);
     }
+    let reconciler = match (&nats_url, args.no_reconciler) {
+        (Some(url), false) => match start_reconciler(url, &host, args.host_lost_after).await {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                let _ = host.stop().await;
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
 
     output.print(|| report_text(&report, nats_url.as_deref()), &report)?;
     if !args.dry_run {
         wait_for_shutdown().await;
         eprintln!("stopping host {} ...", report.host_id);
+    }
+    // The reconciler first: it gives up its lease, so another host's takes over at once.
+    if let Some(reconciler) = reconciler
+        && tokio::time::timeout(STOP_TIMEOUT, reconciler.stop())
+            .await
+            .is_err()
+    {
+        eprintln!("warning: the reconciler did not stop within {STOP_TIMEOUT:?}");
     }
     tokio::select! {
         stopped = tokio::time::timeout(STOP_TIMEOUT, host.stop()) => match stopped {
@@ -290,6 +330,25 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     }
     drop(nats_server);
     Ok(())
+}
+
+/// Starts the reconciler that keeps `wash app deploy`ed apps running, on its own NATS
+/// connection (a slow reconcile round never delays the host's traffic).
+async fn start_reconciler(
+    url: &str,
+    host: &Host,
+    host_lost_after: f64,
+) -> anyhow::Result<nimbus_deploy::ReconcilerHandle> {
+    let nats = async_nats::ConnectOptions::new()
+        .name(format!("nimbus reconciler {}", host.id()))
+        .connect(url)
+        .await
+        .with_context(|| format!("failed to connect the reconciler to NATS at {url}"))?;
+    let mut config = nimbus_deploy::ReconcilerConfig::new(host.lattice(), host.id());
+    config.host_lost_after = Duration::from_secs_f64(host_lost_after);
+    nimbus_deploy::start(nats, config).await.context(
+        "failed to start the reconciler (pass --no-reconciler to run the host without one)",
+    )
 }
 
 async fn deploy(
@@ -317,8 +376,11 @@ async fn deploy(
         })?;
         let (module, signed_now) = sign_if_unsigned(module, spec, &manifest.name, keys_dir)?;
         let instances = u16::try_from(spec.instances).unwrap_or(u16::MAX);
+        let max_instances = spec
+            .max_instances
+            .map(|max| u16::try_from(max).unwrap_or(u16::MAX));
         let actor_id = host
-            .start_actor(module, instances)
+            .start_actor_with_max(module, instances, max_instances)
             .await
             .with_context(|| format!("failed to start actor `{}`", spec.name))?;
         actor_ids.insert(spec.name.clone(), actor_id.clone());
@@ -555,14 +617,26 @@ struct LocalNatsServer {
 }
 
 impl LocalNatsServer {
-    fn start(port: u16) -> anyhow::Result<Self> {
+    fn start(port: u16, jetstream_dir: Option<&Path>) -> anyhow::Result<Self> {
         let binary = find_nats_server().context(
             "failed to find nats-server: install it (`scripts/setup.sh lattice` does) or use --nats-url",
         )?;
         let store = tempfile::tempdir().context("failed to create a JetStream store directory")?;
+        let jetstream = match jetstream_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("failed to create {}", dir.display()))?;
+                std::path::absolute(dir)
+                    .with_context(|| format!("failed to resolve {}", dir.display()))?
+            }
+            None => store.path().join("jetstream"),
+        };
+        let config = store.path().join("nats-server.conf");
+        std::fs::write(&config, durable_config(port, &jetstream))
+            .with_context(|| format!("failed to write {}", config.display()))?;
         let child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
+            .arg("-c")
+            .arg(&config)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -597,6 +671,16 @@ impl Drop for LocalNatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A nats-server configuration whose JetStream writes are on disk before they are
+/// acknowledged (`sync_interval: always`; the default flushes every two minutes, so a
+/// crash could lose acknowledged deploys, links and leases).
+pub(crate) fn durable_config(port: u16, store_dir: &Path) -> String {
+    format!(
+        "listen: \"127.0.0.1:{port}\"\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n",
+        store_dir.display().to_string()
+    )
 }
 
 fn find_nats_server() -> Option<PathBuf> {
