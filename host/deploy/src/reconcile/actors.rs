@@ -11,7 +11,7 @@ use crate::lease::LeaseGuard;
 use crate::model::{AppVersion, EntityStatus, Placement, State};
 use crate::names::{ANNOTATION_APP, ANNOTATION_COMPONENT, ANNOTATION_VERSION};
 use crate::observe::{HostView, Observation};
-use crate::placement::{self, Candidate};
+use crate::placement;
 use nimbus_core::ctl::StringMap;
 
 /// One host's instances of ours of one actor key.
@@ -218,30 +218,19 @@ impl Reconciler {
         }
         // 2. Place missing replicas.
         if placed.len() < spec.replicas as usize && lease.held() {
-            let placed_labels: Vec<&_> = placed
-                .iter()
-                .filter_map(|h| observation.hosts.get(*h))
-                .map(|v| &v.inventory.labels)
-                .collect();
-            let candidates: Vec<Candidate<'_>> = observation
-                .hosts
-                .iter()
-                .filter(|(id, v)| {
-                    v.responsive
-                        && fits(v)
-                        && !placed.contains(id.as_str())
+            let chosen = super::choose_new_hosts(
+                observation,
+                &placed,
+                spec.replicas,
+                &spec.spread,
+                load,
+                |id, v| {
+                    fits(v)
                         && !self.backoff.waiting(&key(id, &artifact.actor_id))
                         && !busy.contains(&(id.to_string(), artifact.actor_id.clone()))
                         && !self.actor_starting_on(id, &artifact.actor_id)
-                })
-                .map(|(id, v)| Candidate {
-                    id,
-                    labels: &v.inventory.labels,
-                    load: load.get(id).copied().unwrap_or(0),
-                })
-                .collect();
-            let chosen =
-                placement::choose(spec.replicas, &spec.spread, &placed_labels, &candidates);
+                },
+            );
             for host in chosen {
                 *load.entry(host.clone()).or_default() += 1;
                 self.start_actor(

@@ -409,6 +409,35 @@ fn earlier_versions(record: &AppRecord, current: &str) -> BTreeSet<String> {
 }
 
 /// How many entities of `app` each host runs (placement prefers the least loaded).
+/// Hosts for the replicas of one component that are not placed yet: responsive hosts, not
+/// in `placed`, that pass `eligible` (labels, back-off, starts under way), chosen by the
+/// component's spread and the app's load per host. Actors and providers place alike.
+fn choose_new_hosts(
+    observation: &Observation,
+    placed: &BTreeSet<&str>,
+    replicas: u32,
+    spread: &[nimbus_app::Spread],
+    load: &BTreeMap<String, usize>,
+    eligible: impl Fn(&str, &HostView) -> bool,
+) -> Vec<String> {
+    let placed_labels: Vec<&_> = placed
+        .iter()
+        .filter_map(|h| observation.hosts.get(*h))
+        .map(|v| &v.inventory.labels)
+        .collect();
+    let candidates: Vec<crate::placement::Candidate<'_>> = observation
+        .hosts
+        .iter()
+        .filter(|(id, v)| v.responsive && !placed.contains(id.as_str()) && eligible(id, v))
+        .map(|(id, v)| crate::placement::Candidate {
+            id,
+            labels: &v.inventory.labels,
+            load: load.get(id).copied().unwrap_or(0),
+        })
+        .collect();
+    crate::placement::choose(replicas, spread, &placed_labels, &candidates)
+}
+
 fn app_load(app: &str, observation: &Observation) -> BTreeMap<String, usize> {
     observation
         .hosts

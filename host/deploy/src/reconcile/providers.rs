@@ -13,7 +13,7 @@ use crate::lease::LeaseGuard;
 use crate::model::{AppVersion, EntityStatus, Placement, State};
 use crate::names::ANNOTATION_VERSION;
 use crate::observe::{HostView, Observation};
-use crate::placement::{self, Candidate};
+use crate::placement;
 
 /// What `lp` commands name to start the provider of `spec`.
 pub(crate) fn provider_ref(spec: &ProviderSpec) -> String {
@@ -96,29 +96,14 @@ impl Reconciler {
         let mut acted = Vec::new();
 
         if placed.len() < spec.replicas as usize && lease.held() {
-            let placed_labels: Vec<&_> = placed
-                .iter()
-                .filter_map(|h| observation.hosts.get(*h))
-                .map(|v| &v.inventory.labels)
-                .collect();
-            let candidates: Vec<Candidate<'_>> = observation
-                .hosts
-                .iter()
-                .filter(|(id, v)| {
-                    v.responsive
-                        && fits(v)
-                        && !placed.contains(id.as_str())
-                        && !busy.contains(id.as_str())
-                        && !self.backoff.waiting(&key(id))
-                })
-                .map(|(id, v)| Candidate {
-                    id,
-                    labels: &v.inventory.labels,
-                    load: load.get(id).copied().unwrap_or(0),
-                })
-                .collect();
-            let chosen =
-                placement::choose(spec.replicas, &spec.spread, &placed_labels, &candidates);
+            let chosen = super::choose_new_hosts(
+                observation,
+                &placed,
+                spec.replicas,
+                &spec.spread,
+                load,
+                |id, v| fits(v) && !busy.contains(id) && !self.backoff.waiting(&key(id)),
+            );
             for host in chosen {
                 *load.entry(host.clone()).or_default() += 1;
                 let result = self
