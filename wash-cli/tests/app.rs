@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use nimbus_tests::servers::NatsServer;
@@ -71,44 +71,20 @@ impl Lattice {
     fn host(&self, name: &str) -> Up {
         let dir = self.dir.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = wash()
-            .args([
-                "up",
-                "--nats-url",
-                &self.nats.url(),
-                "--lattice",
-                &self.name,
-            ])
-            .args(["--label", &format!("name={name}")])
-            .args(["--host-lost-after", &LOST_AFTER_SECS.to_string()])
-            .current_dir(&dir)
-            .env("WASH_KEYS", self.keys())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                text.push_str(&line);
-                text.push('\n');
-                if line.starts_with("ready") {
-                    let _ = tx.send(text.clone());
-                }
-            }
-        });
-        let text = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("wash up did not become ready");
-        let id = text
-            .split_whitespace()
-            .nth(1)
-            .filter(|id| id.starts_with('N'))
-            .unwrap_or_else(|| panic!("no host id in: {text}"))
-            .to_string();
+        let mut cmd = wash();
+        cmd.args([
+            "up",
+            "--nats-url",
+            &self.nats.url(),
+            "--lattice",
+            &self.name,
+        ])
+        .args(["--label", &format!("name={name}")])
+        .args(["--host-lost-after", &LOST_AFTER_SECS.to_string()])
+        .current_dir(&dir)
+        .env("WASH_KEYS", self.keys());
+        let (child, text) = common::spawn_until_ready(&mut cmd);
+        let id = common::host_id(&text);
         Up { child, id }
     }
 

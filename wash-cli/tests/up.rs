@@ -5,11 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nimbus_tests::servers::free_port;
@@ -64,29 +65,9 @@ impl Up {
 
     /// Runs `cmd` (a `wash up` command line) and waits for its "ready" line.
     fn spawn(mut cmd: Command) -> (Up, String) {
-        let mut child = cmd
-            .env_remove("WASH_CLUSTER_SEED")
-            .env_remove("WASH_CLUSTER_ISSUERS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                text.push_str(&line);
-                text.push('\n');
-                if line.starts_with("ready") {
-                    let _ = tx.send(text.clone());
-                }
-            }
-        });
-        let text = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("wash up did not become ready");
+        cmd.env_remove("WASH_CLUSTER_SEED")
+            .env_remove("WASH_CLUSTER_ISSUERS");
+        let (child, text) = common::spawn_until_ready(&mut cmd);
         (Up { child }, text)
     }
 
@@ -262,12 +243,7 @@ fn lattice_host(
         .current_dir(&dir)
         .env("WASH_KEYS", keys);
     let (up, text) = Up::spawn(cmd);
-    let host_id = text
-        .split_whitespace()
-        .nth(1)
-        .filter(|id| id.starts_with('N'))
-        .unwrap_or_else(|| panic!("no host id in: {text}"))
-        .to_string();
+    let host_id = common::host_id(&text);
     let cluster_key = text
         .lines()
         .find_map(|l| l.strip_prefix("cluster key "))
