@@ -336,3 +336,35 @@ async fn standalone_host_with_in_process_provider_and_link_from_config() {
     assert!(*provider.shut_down.lock().unwrap());
     wait_event(&mut events, "host_stopped", |_| true).await;
 }
+
+/// A local call gets the caller's deadline when it is shorter than the actor's own, and
+/// the actor's own when the caller would wait longer: a looping guest is stopped by the
+/// deadline each message names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_call_honours_the_callers_timeout_within_the_actors_deadline() {
+    let host = builder(&cluster_seed()).build().await.unwrap();
+    let actor = echo_actor(None, None);
+    host.start_actor(actor.bytes.clone(), 1).await.unwrap();
+
+    let short = expect_err(
+        host.call_actor_with_timeout(&actor.id, "Loop", Vec::new(), Duration::from_millis(150))
+            .await,
+    );
+    assert!(short.contains("within 150ms"), "{short}");
+
+    let own = runtime().config().default_call_timeout;
+    let long = expect_err(
+        host.call_actor_with_timeout(&actor.id, "Loop", Vec::new(), own * 30)
+            .await,
+    );
+    assert!(long.contains(&format!("within {own:?}")), "{long}");
+
+    // The instance that was stopped is not reused: the actor still answers.
+    assert_eq!(
+        host.call_actor(&actor.id, "Echo", b"still here".to_vec())
+            .await
+            .unwrap(),
+        b"still here"
+    );
+    host.stop().await.unwrap();
+}

@@ -131,9 +131,10 @@ impl RunningActor {
             .clone()
     }
 
-    /// Runs one call within `timeout` (the wait for an instance and the run). The guest
-    /// runs on a fiber polled by this task, so a short call costs no thread hand-off and
-    /// the actor's host calls are awaited, not blocked on.
+    /// Runs one call within the caller's `timeout`, and never longer than the actor's own
+    /// deadline (so a caller with a long timeout cannot let a looping guest run on). The
+    /// guest runs on a fiber polled by this task, so a short call costs no thread
+    /// hand-off and the actor's host calls are awaited, not blocked on.
     pub async fn call_async(
         &self,
         operation: &str,
@@ -141,6 +142,7 @@ impl RunningActor {
         timeout: Duration,
     ) -> Result<Vec<u8>, InvocationError> {
         let actor = self.current();
+        let timeout = timeout.min(actor.call_timeout());
         actor
             .call_with_timeout(operation, &payload, timeout)
             .await

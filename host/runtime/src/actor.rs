@@ -208,6 +208,12 @@ impl Actor {
         self.inner.spec.uses_wasi
     }
 
+    /// The actor's own deadline per call (its `call_timeout`, else the runtime default):
+    /// the longest any caller may let one call run.
+    pub fn call_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// Instances of the pool alive right now (busy and idle), for inventories and tests.
     pub fn live_instances(&self) -> usize {
         self.inner.lock().live
