@@ -84,8 +84,27 @@ pub fn to_msgpack<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodingE
     rmp_serde::to_vec_named(value).map_err(|e| EncodingError::encode::<T>(Format::MessagePack, e))
 }
 
+/// Deepest nesting of arrays and maps that [`from_msgpack`] accepts (the limit serde_json
+/// applies to JSON). No wire type nests more than a few levels, but serde skips the value
+/// of an unknown key recursively, and under rmp-serde's own limit (1024 levels) a message
+/// of ~1000 nested maps overflowed a 2 MiB thread stack (a debug build's test or tokio
+/// worker thread) and aborted the process.
+pub const MAX_MSGPACK_DEPTH: usize = 128;
+
+/// [`rmp_serde::from_slice`] as 0.x readers use it (empty input and trailing bytes are
+/// left to rmp-serde), with the depth limit of [`from_msgpack`]: for actor payloads that
+/// providers decode, where a thousand nested maps must be an error, not a stack overflow.
+pub fn from_msgpack_lenient<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_MSGPACK_DEPTH + 1);
+    T::deserialize(&mut de)
+}
+
 /// Decodes one MessagePack value into `T`. Structs are accepted as maps (by name) or as
-/// positional arrays; trailing bytes after the value are rejected as malformed input.
+/// positional arrays; trailing bytes after the value, and nesting deeper than
+/// [`MAX_MSGPACK_DEPTH`], are rejected as malformed input.
 pub fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EncodingError> {
     if bytes.is_empty() {
         return Err(EncodingError::decode::<T>(
@@ -95,8 +114,17 @@ pub fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, EncodingErro
         ));
     }
     // The borrowed-slice deserializer never allocates from an untrusted length prefix.
-    let value = rmp_serde::from_slice::<T>(bytes)
-        .map_err(|e| EncodingError::decode::<T>(Format::MessagePack, bytes.len(), e))?;
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    // rmp-serde fails when its countdown reaches 0: one more than the levels allowed.
+    de.set_max_depth(MAX_MSGPACK_DEPTH + 1);
+    let value = T::deserialize(&mut de).map_err(|e| match e {
+        rmp_serde::decode::Error::DepthLimitExceeded => EncodingError::decode::<T>(
+            Format::MessagePack,
+            bytes.len(),
+            format_args!("nested deeper than {MAX_MSGPACK_DEPTH} levels"),
+        ),
+        e => EncodingError::decode::<T>(Format::MessagePack, bytes.len(), e),
+    })?;
     match msgpack_value_len(bytes) {
         Some(n) if n == bytes.len() => Ok(value),
         Some(n) => Err(EncodingError::decode::<T>(
@@ -252,6 +280,39 @@ mod tests {
             short_type_name::<std::collections::HashMap<String, Vec<u8>>>(),
             "HashMap<String, Vec<u8>>"
         );
+    }
+
+    /// Regression (found by `tests/fuzz_wire.rs`): ~1000 nested maps under an unknown key
+    /// overflowed the stack while serde skipped them; they are a decode error now.
+    #[test]
+    fn deep_nesting_is_a_decode_error_not_a_stack_overflow() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct S {
+            #[serde(default)]
+            a: u8,
+        }
+        fn nested(open: &[u8], depth: usize) -> Vec<u8> {
+            let mut v = vec![0x81, 0xa1, b'x'];
+            for _ in 0..depth {
+                v.extend_from_slice(open);
+            }
+            v.push(0xc0);
+            v
+        }
+        for open in [&[0x81, 0xa1, b'k'][..], &[0x91], &[0xdc, 0x00, 0x01]] {
+            // The struct itself is one level, the skipped value the others.
+            let ok = nested(open, MAX_MSGPACK_DEPTH - 1);
+            assert!(from_msgpack::<S>(&ok).is_ok(), "{open:02x?}");
+            for depth in [MAX_MSGPACK_DEPTH, 1_000, 100_000] {
+                let err = from_msgpack::<S>(&nested(open, depth)).unwrap_err();
+                let expected = format!("nested deeper than {MAX_MSGPACK_DEPTH} levels");
+                assert!(
+                    err.to_string().contains(&expected),
+                    "{open:02x?} {depth}: {err}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -125,9 +125,11 @@ impl Provider for EchoProvider {
             "Echo" => Ok(payload),
             "CallActor" => {
                 let request: CallActorRequest =
-                    rmp_serde::from_slice(&payload).map_err(|e| ProviderError::BadPayload {
-                        operation: operation.to_string(),
-                        reason: e.to_string(),
+                    nimbus_core::encoding::from_msgpack_lenient(&payload).map_err(|e| {
+                        ProviderError::BadPayload {
+                            operation: operation.to_string(),
+                            reason: e.to_string(),
+                        }
                     })?;
                 let actors = self.actors.get().ok_or_else(|| {
                     ProviderError::Backend(

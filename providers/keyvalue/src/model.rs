@@ -97,9 +97,11 @@ impl Stored {
     /// Decodes persisted bytes read from `key`.
     pub fn decode(key: &str, bytes: &[u8]) -> Result<Stored, KvError> {
         if let Some(body) = bytes.strip_prefix(MARKER) {
-            return rmp_serde::from_slice(body).map_err(|e| KvError::Corrupt {
-                key: key.to_string(),
-                reason: e.to_string(),
+            return nimbus_core::encoding::from_msgpack_lenient(body).map_err(|e| {
+                KvError::Corrupt {
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                }
             });
         }
         match std::str::from_utf8(bytes) {

@@ -183,7 +183,7 @@ impl Provider for KeyValueProvider {
 }
 
 fn decode<T: DeserializeOwned>(operation: &str, payload: &[u8]) -> Result<T, ProviderError> {
-    rmp_serde::from_slice(payload).map_err(|e| ProviderError::BadPayload {
+    nimbus_core::encoding::from_msgpack_lenient(payload).map_err(|e| ProviderError::BadPayload {
         operation: operation.to_string(),
         reason: format!("{e}; expected the msgpack request of the wasmcloud:keyvalue interface"),
     })
