@@ -1,6 +1,7 @@
-//! Hosts on real NATS: two hosts sharing one server, a three-server cluster with a server
-//! going away, load shared by two hosts while one stops, and every malformed or refused
-//! invocation answered with its own error.
+//! Hosts on real NATS: two hosts sharing one server, a server that restarts (with or
+//! without its data), a three-server cluster with a server going away, load shared by two
+//! hosts while one stops, and every malformed or refused invocation answered with its own
+//! error.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -570,6 +571,169 @@ async fn hosts_resubscribe_and_rewatch_after_the_server_restarts() {
     provider.wait_link(&actor.id, true).await;
     server.stop().await.unwrap();
     caller.stop().await.unwrap();
+}
+
+/// The value of `key` in the lattice bucket, `None` if it has none (or there is no bucket).
+async fn bucket_value(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    key: &str,
+) -> Option<Vec<u8>> {
+    let kv = js.get_key_value(bucket).await.ok()?;
+    kv.get(key).await.ok().flatten().map(|v| v.to_vec())
+}
+
+/// Issue 14: a nats-server that comes back without its JetStream store has no lattice
+/// bucket. The hosts create it again on the first write or watch that finds it missing
+/// (no host restart), put back the claims of their actors and the links they knew, and a
+/// link put afterwards reaches the other host, even under a key whose revision in the new
+/// bucket is lower than the one the hosts saw before. First a link put heals the bucket;
+/// after a second loss with no write, the hosts' watches do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_recreate_the_lattice_bucket_after_the_server_lost_its_data() {
+    let mut nats = NatsServer::start();
+    let seed = cluster_seed();
+    let lattice = lattice_name("data-loss");
+    let bucket = Subjects::for_lattice(&lattice).kv_bucket();
+    let a = nats_host(&[nats.url()], &lattice, &seed).await;
+    let b = nats_host(&[nats.url()], &lattice, &seed).await;
+    let provider = TestProvider::new();
+    let pid = provider_key();
+    b.start_provider(provider.clone(), &pid, "default")
+        .await
+        .unwrap();
+    let actor = echo_actor(None, None);
+    a.start_actor(actor.bytes, 1).await.unwrap();
+    // Twenty writes of one link: the old stream's sequences run well past those the new
+    // stream starts with.
+    let known = test_link(&actor.id, &pid);
+    for n in 0..20 {
+        let mut link = known.clone();
+        link.values.insert("n".into(), n.to_string());
+        a.put_link(link).await.unwrap();
+    }
+    provider.wait_link(&actor.id, true).await;
+
+    nats.restart_without_data();
+    let started = tokio::time::Instant::now();
+
+    // A link put after the restart succeeds once the hosts are connected again (it
+    // creates the bucket again), within a bounded window, and reaches host B.
+    let other = echo_actor(None, None);
+    let fresh = test_link(&other.id, &pid);
+    let deadline = started + Duration::from_secs(15);
+    loop {
+        match a.put_link(fresh.clone()).await {
+            Ok(()) => break,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no link put succeeded within 15 s of the restart: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let put_after = started.elapsed();
+    provider.wait_link(&other.id, true).await;
+    assert!(b.links().iter().any(|l| l.actor_id == other.id));
+    eprintln!(
+        "link put succeeded {put_after:?} after the restart, reached host B after {:?}",
+        started.elapsed()
+    );
+
+    // What the hosts knew is back in the new bucket: the claims of the actor running on
+    // A and the link put before the loss.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let claims_key = nimbus_core::link::claims_key(&actor.id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let claims = bucket_value(&js, &bucket, &claims_key).await;
+        let link = bucket_value(&js, &bucket, &known.kv_key()).await;
+        if let (Some(claims), Some(link)) = (claims, link) {
+            let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap();
+            assert_eq!(claims["sub"], actor.id.as_str());
+            let link: LinkDefinition = serde_json::from_slice(&link).unwrap();
+            assert_eq!(link.values.get("n").map(String::as_str), Some("19"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "claims or link not put back: claims {:?}, link {:?}",
+            bucket_value(&js, &bucket, &claims_key).await.is_some(),
+            bucket_value(&js, &bucket, &known.kv_key()).await.is_some(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A change of the link known from before reaches B although the new bucket numbers
+    // it below the revision B saw before the loss.
+    let mut changed = known.clone();
+    changed.values.insert("n".into(), "after".into());
+    a.put_link(changed).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !b
+        .links()
+        .iter()
+        .any(|l| l.actor_id == actor.id && l.values.get("n").map(String::as_str) == Some("after"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "host B never saw the changed link: {:?}",
+            b.links()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both hosts agree on the links, and A's cache took its own write.
+    let ids = |h: &Host| {
+        let mut v: Vec<_> = h
+            .links()
+            .into_iter()
+            .map(|l| (l.id, l.values.get("n").cloned()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(a.links().len(), 2);
+    // Calls between the hosts still work.
+    assert_eq!(
+        b.call_actor(&actor.id, "Echo", b"x".to_vec())
+            .await
+            .unwrap(),
+        b"x"
+    );
+
+    // The data is lost again and nobody writes: the hosts' watches find the bucket gone,
+    // create it and put everything back by themselves.
+    nats.restart_without_data();
+    let started = tokio::time::Instant::now();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let keys = [claims_key.clone(), known.kv_key(), fresh.kv_key()];
+    loop {
+        let mut present = Vec::new();
+        for key in &keys {
+            present.push(bucket_value(&js, &bucket, key).await.is_some());
+        }
+        if present.iter().all(|p| *p) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not put back by the watches within 15 s (claims, link, link): {present:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "the watches put the lattice data back {:?} after the second restart",
+        started.elapsed()
+    );
+    let link: LinkDefinition =
+        serde_json::from_slice(&bucket_value(&js, &bucket, &known.kv_key()).await.unwrap())
+            .unwrap();
+    assert_eq!(link.values.get("n").map(String::as_str), Some("after"));
+    assert_eq!(ids(&a), ids(&b));
+    assert_eq!(b.links().len(), 2);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,13 +122,16 @@ struct NatsPorts {
 
 /// A running `nats-server`; killed on drop. Its ports are the ones the server itself
 /// bound and reported. [`NatsServer::stop`] kills it (its ports are free again);
-/// [`NatsServer::restart`] starts it again on the same ports with the same store, and
-/// panics if it cannot have them.
+/// [`NatsServer::restart`] starts it again on the same ports with the same store
+/// ([`NatsServer::restart_without_data`]: with an empty one), and panics if it cannot have
+/// them.
 pub struct NatsServer {
     child: Option<Child>,
     ports: Option<NatsPorts>,
     options: NatsOptions,
     dir: TempDir,
+    /// The JetStream store directory, under `dir`.
+    store: PathBuf,
     runs: u32,
     log: PathBuf,
 }
@@ -150,6 +153,7 @@ impl NatsServer {
             ports: None,
             options,
             log: dir.path().join("nats-0.log"),
+            store: dir.path().join("js"),
             dir,
             runs: 0,
         };
@@ -176,11 +180,10 @@ impl NatsServer {
             let _ = writeln!(c, "server_name: {name:?}");
         }
         if self.options.jetstream {
-            let store = self.dir.path().join("js");
             let _ = writeln!(
                 c,
                 "jetstream {{ store_dir: {:?} }}",
-                store.display().to_string()
+                self.store.display().to_string()
             );
         }
         if let Some(cluster) = &self.options.cluster {
@@ -366,6 +369,18 @@ impl NatsServer {
     /// stopped): the test would otherwise reconnect to a stranger.
     pub fn restart(&mut self) {
         self.stop();
+        self.spawn();
+    }
+
+    /// Starts the server again on the same ports with a new, empty JetStream store: a
+    /// server that comes back without its data (streams, KV buckets and their contents
+    /// are gone). The old store stays on disk, unused.
+    ///
+    /// # Panics
+    /// As [`Self::restart`].
+    pub fn restart_without_data(&mut self) {
+        self.stop();
+        self.store = self.dir.path().join(format!("js-{}", self.runs + 1));
         self.spawn();
     }
 

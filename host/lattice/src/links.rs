@@ -3,6 +3,7 @@
 //! event, the in-process provider, and out-of-process providers on their
 //! `...linkdefs.put|del` subjects). Actors need no restart: the router reads the cache.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use nimbus_core::link::{LinkDefinition, link_id};
 use crate::cache::CacheEvent;
 use crate::error::HostError;
 use crate::inner::HostInner;
-use crate::store::{LatticeStore, StoreChange};
+use crate::store::{ClaimsRecord, LatticeStore, Snapshot, StoreChange};
 
 /// Pause before watching the store again after its change stream ended.
 const REWATCH_DELAY: Duration = Duration::from_millis(500);
@@ -105,12 +106,14 @@ impl HostInner {
 }
 
 /// Follows the store's changes for as long as the host lives, watching again (from a
-/// fresh snapshot) whenever the change stream ends.
+/// fresh snapshot) whenever the change stream ends. When the store lost its data in the
+/// meantime (its generation went up), the host first puts back what it owns.
 pub(crate) async fn follow_store(
     host: Weak<HostInner>,
     store: Arc<dyn LatticeStore>,
     mut changes: BoxStream<'static, StoreChange>,
 ) {
+    let mut generation = store.generation();
     loop {
         while let Some(change) = changes.next().await {
             let Some(host) = host.upgrade() else { return };
@@ -122,7 +125,17 @@ pub(crate) async fn follow_store(
             if inner.is_stopping() {
                 return;
             }
-            match store.watch().await {
+            let watched = match store.watch().await {
+                Ok((snapshot, stream)) if store.generation() != generation => {
+                    generation = store.generation();
+                    inner.restore_lost_data(&snapshot).await;
+                    // A snapshot with what was put back.
+                    drop(stream);
+                    store.watch().await
+                }
+                watched => watched,
+            };
+            match watched {
                 Ok((snapshot, stream)) => {
                     let serial = inner.link_updates.lock().await;
                     for event in inner.cache.apply_snapshot(snapshot) {
@@ -135,5 +148,49 @@ pub(crate) async fn follow_store(
                 Err(e) => tracing::warn!(error = %e, "cannot watch the lattice data; retrying"),
             }
         }
+    }
+}
+
+impl HostInner {
+    /// After the store lost its data (and started again empty): puts back the claims of
+    /// the actors running here, and every link this host knows that the store has no
+    /// entry for. A link put or deleted in the new store since is left as it is; so is
+    /// one another host put back first.
+    async fn restore_lost_data(&self, snapshot: &Snapshot) {
+        let mut claims = 0;
+        for actor in self.registry.actors() {
+            let Some(token) = actor.claims() else {
+                continue;
+            };
+            match self
+                .store
+                .put_claims(&ClaimsRecord::from_actor_token(&token))
+                .await
+            {
+                Ok(_) => claims += 1,
+                Err(e) => {
+                    tracing::warn!(actor = %actor.id, error = %e, "could not put back the claims of an actor");
+                }
+            }
+        }
+        let present: HashSet<&str> = snapshot.links.iter().map(|(l, _)| l.id.as_str()).collect();
+        let mut links = 0;
+        for link in self.cache.links() {
+            if present.contains(link.id.as_str()) {
+                continue;
+            }
+            match self.store.restore_link(&link).await {
+                Ok(Some(_)) => links += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(link = %link.id, error = %e, "could not put back a link");
+                }
+            }
+        }
+        tracing::warn!(
+            claims,
+            links,
+            "the lattice data store lost its data; put back the claims of the actors running here and the links it missed"
+        );
     }
 }

@@ -7,8 +7,12 @@
 //! a stale index entry (a concurrent rename) is never a wrong answer.
 //!
 //! Documents are read in batches (`GetMany`, [`Kv::get_json_many`]): a search reads the pet
-//! types and every matching owner in one call and all their pets in another, instead of one
-//! call per document; the set reads stay one per set.
+//! types and every matching owner in one call, the pet ids of all their pet sets in one
+//! `SetUnion` and all their pets in one more call, instead of one call per document or
+//! set: on a lattice each call is a NATS round trip, so a search costs the same few of them
+//! for ten owners or for thousands.
+
+use std::collections::HashMap;
 
 use petclinic_model::error::{ServiceError, ServiceResult, both};
 use petclinic_model::host::{ActorClient, Host};
@@ -17,6 +21,7 @@ use petclinic_model::ops::{self, MAX_PET_IDS, VISITS_ALIAS, visits as visits_op}
 use petclinic_model::types::{
     Id, Owner, OwnerFields, OwnerRecord, Pet, PetFields, PetRecord, PetType, Visit,
 };
+use petclinic_model::wire::batch;
 
 use crate::seed;
 
@@ -283,24 +288,35 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
     }
 
     /// The pets of each owner, in the order of `owner_ids`, each by name (case-insensitive)
-    /// then id: one set read per owner, then every pet document in one batched read. A pet
-    /// counts for an owner if it is in the owner's set and its document names the owner.
+    /// then id, in two reads whatever the number of owners (one more per
+    /// [`batch::MAX_BATCH`] owners or pets): the members of all the owners' pet sets with
+    /// one `SetUnion`, then every pet document with one batched read. A pet counts for an
+    /// owner if it is in one of these sets and its document names the owner: a pet never
+    /// changes owner, so that is the owner whose set it is in (a pet whose document was
+    /// written but whose set entry was not, a failure half way, is in no set and is not
+    /// listed, as with a read of each set).
     fn pets_of_owners(&self, owner_ids: &[Id], types: &[PetType]) -> ServiceResult<Vec<Vec<Pet>>> {
-        let mut wanted: Vec<(usize, Id)> = Vec::new();
-        for (i, owner_id) in owner_ids.iter().enumerate() {
-            for pet_id in self.kv.id_set(&owner_pets_key(*owner_id))? {
-                wanted.push((i, pet_id));
-            }
+        let mut members = Vec::new();
+        for chunk in owner_ids.chunks(batch::MAX_BATCH) {
+            let keys: Vec<String> = chunk.iter().map(|id| owner_pets_key(*id)).collect();
+            members.extend(self.kv.set_union(&keys)?);
         }
-        let keys: Vec<String> = wanted.iter().map(|(_, id)| pet_key(*id)).collect();
+        let keys: Vec<String> = parse_ids(members).into_iter().map(pet_key).collect();
         let records = self.kv.get_json_many::<PetRecord>(&keys)?;
+        let mut slots: HashMap<Id, Vec<usize>> = HashMap::new();
+        for (i, owner_id) in owner_ids.iter().enumerate() {
+            slots.entry(*owner_id).or_default().push(i);
+        }
         let mut pets: Vec<Vec<Pet>> = vec![Vec::new(); owner_ids.len()];
-        for ((i, _), record) in wanted.into_iter().zip(records) {
-            match (record, owner_ids.get(i), pets.get_mut(i)) {
-                (Some(record), Some(owner_id), Some(list)) if record.owner_id == *owner_id => {
-                    list.push(record.into_pet(types, None));
+        for record in records.into_iter().flatten() {
+            let Some(owners) = slots.get(&record.owner_id) else {
+                continue;
+            };
+            let pet = record.into_pet(types, None);
+            for i in owners {
+                if let Some(list) = pets.get_mut(*i) {
+                    list.push(pet.clone());
                 }
-                _ => {}
             }
         }
         for list in &mut pets {

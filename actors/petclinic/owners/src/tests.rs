@@ -572,7 +572,7 @@ fn reads_of_many_documents_are_batched_and_a_0x_store_gives_the_same_answers() {
     assert!(pets >= 2, "{davis:?}");
 
     // The search: the name index, the matching names' sets, the pet types and both owners
-    // in one read, each owner's pet set, all their pets in one read.
+    // in one read, both owners' pet sets in one read, all their pets in one read.
     let ops = |host: &TestHost| -> Vec<String> {
         host.take_calls().into_iter().map(|c| c.operation).collect()
     };
@@ -580,17 +580,18 @@ fn reads_of_many_documents_are_batched_and_a_0x_store_gives_the_same_answers() {
     owners.list_owners(Some("davis")).unwrap();
     assert_eq!(
         ops(&host),
-        [
-            "SetQuery", "SetUnion", "GetMany", "SetQuery", "SetQuery", "GetMany"
-        ]
+        ["SetQuery", "SetUnion", "GetMany", "SetUnion", "GetMany"]
     );
     // One owner with pets: owner and types in one read, the pet set, the pets.
     let owner = owners.get_owner(davis[1].id).unwrap();
     let calls = ops(&host);
-    assert_eq!(calls[..3], ["GetMany", "SetQuery", "GetMany"]);
+    assert_eq!(calls[..3], ["GetMany", "SetUnion", "GetMany"]);
     let all = owners.list_owners(None).unwrap();
-    let kv_reads = ops(&host).iter().filter(|op| *op == "GetMany").count();
-    assert_eq!(kv_reads, 2, "every owner and every pet in two reads");
+    assert_eq!(
+        ops(&host),
+        ["SetQuery", "GetMany", "SetUnion", "GetMany"],
+        "every owner, every pet set and every pet in one read each"
+    );
 
     // A provider without the batched operations: the same answers, from single Gets.
     host.kv.set_batches(false);
@@ -600,4 +601,56 @@ fn reads_of_many_documents_are_batched_and_a_0x_store_gives_the_same_answers() {
     assert!(ops(&host).iter().any(|op| op == "Get"));
     let e = owners.get_owner(99).unwrap_err();
     assert_eq!((e.status(), e.message()), (404, "owner 99 not found"));
+}
+
+#[test]
+fn a_search_reads_the_same_few_times_for_thousands_of_owners() {
+    let host = host_with_types();
+    let owners = Owners::new(&host);
+    // More than two batches of owners, a few with pets (first, middle, last).
+    let n = 2 * petclinic_model::wire::batch::MAX_BATCH + 5;
+    let made: Vec<Owner> = (0..n)
+        .map(|i| {
+            owners
+                .create_owner(fields(&format!("Bulk{i}"), "Bulkowner"))
+                .unwrap()
+        })
+        .collect();
+    for (i, name) in [(0, "First"), (n / 2, "Middle"), (n - 1, "Last")] {
+        owners.add_pet(made[i].id, pet(name, 1)).unwrap();
+        owners.add_pet(made[i].id, pet("Also", 2)).unwrap();
+    }
+    // A pet in an owner's set whose document names another owner is not that owner's.
+    host.kv
+        .handle(
+            "SetAdd",
+            &encode(&petclinic_model::wire::SetAddArgs {
+                key: crate::service::owner_pets_key(made[1].id),
+                value: "1".into(),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    host.take_calls();
+    let found = owners.list_owners(Some("bulk")).unwrap();
+    let ops: Vec<String> = host.take_calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(found.len(), n);
+    // The name index, the name's set; then per batch of 1,000: owner documents (with the
+    // pet types), pet sets; then the six pets.
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
+    assert_eq!(count("SetQuery"), 1, "{ops:?}");
+    assert_eq!(count("SetUnion"), 1 + 3, "{ops:?}");
+    assert_eq!(count("GetMany"), 3 + 1, "{ops:?}");
+    assert_eq!(ops.len(), 9, "{ops:?}");
+    for (owner, made) in found.iter().zip(&made) {
+        assert_eq!(owner.id, made.id);
+        let pets: Vec<&str> = owner.pets.iter().map(|p| p.name.as_str()).collect();
+        let expected: &[&str] = match made.first_name.as_str() {
+            "Bulk0" => &["Also", "First"],
+            f if f == format!("Bulk{}", n / 2) => &["Also", "Middle"],
+            f if f == format!("Bulk{}", n - 1) => &["Also", "Last"],
+            _ => &[],
+        };
+        assert_eq!(pets, expected, "pets of {}", made.first_name);
+    }
 }

@@ -4,6 +4,8 @@
 //!
 //! A host reads a consistent snapshot and then follows a stream of changes, each with a
 //! revision, so its cache can ignore changes it already applied (its own writes).
+//! Revisions only increase, even across a store that lost its data and started again
+//! (see [`LatticeStore::generation`]).
 
 mod jetstream;
 mod memory;
@@ -182,6 +184,20 @@ pub trait LatticeStore: Send + Sync + 'static {
     /// A snapshot and every change after it, in order. The stream ends if the store can
     /// no longer follow changes (the caller then watches again).
     async fn watch(&self) -> Result<(Snapshot, BoxStream<'static, StoreChange>), StoreError>;
+
+    /// Writes a link only if the store has no entry for its key, not even a delete
+    /// marker: how a host puts back a link it knew after the store lost its data, without
+    /// undoing a put or delete made since. `None` when the key was there.
+    async fn restore_link(&self, link: &LinkDefinition) -> Result<Option<u64>, StoreError> {
+        self.put_link(link).await.map(Some)
+    }
+
+    /// How many times the store found its data gone and started again empty (a
+    /// nats-server that came back without its JetStream store); 0 for a store that
+    /// cannot lose its data. When it goes up, the host puts back what it owns.
+    fn generation(&self) -> u64 {
+        0
+    }
 
     /// Every link now.
     async fn list_links(&self) -> Result<Vec<LinkDefinition>, StoreError> {
