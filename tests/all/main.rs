@@ -4,6 +4,7 @@
 
 mod compat_0x;
 mod differential;
+mod http_limits;
 mod keyvalue;
 mod kvcounter;
 mod lattice;
@@ -13,5 +14,6 @@ mod lattice_router;
 mod lattice_support;
 mod petclinic;
 mod provider_process;
+mod provider_stop;
 mod runtime;
 mod servers;

@@ -272,7 +272,9 @@ fn policy(initial_ms: u64) -> RestartPolicy {
         max_backoff: Duration::from_secs(5),
         reset_after: Duration::from_secs(120),
         max_restarts: None,
+        // These tests drive the supervisor as a bare library: a clean exit ends supervision.
         restart_on_clean_exit: false,
+        clean_exit_grace: Duration::ZERO,
     }
 }
 
@@ -571,7 +573,7 @@ async fn provider_calls_actors_back_over_nats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_request_stops_the_provider_for_good() {
+async fn only_a_shutdown_request_naming_its_host_stops_the_provider() {
     let fx = Fixture::new().await;
     let a = actor();
     fx.links.lock().unwrap().push(fx.link(&a, &[]));
@@ -581,17 +583,25 @@ async fn shutdown_request_stops_the_provider_for_good() {
     fx.wait_ready().await;
     let subject = fx.subjects.provider_shutdown(&fx.provider, "default");
 
-    // A request for another host is not for this provider: no reply, still serving.
+    // A request for another host, or naming no host, is not from this provider's host:
+    // no reply, still serving.
     let other = KeyPair::generate(KeyKind::Server).public_key();
-    let request = async_nats::Request::new()
-        .payload(format!(r#"{{"host_id":"{other}"}}"#).into())
-        .timeout(Some(Duration::from_millis(500)));
-    assert!(
-        fx.client
-            .send_request(subject.clone(), request)
-            .await
-            .is_err()
-    );
+    for body in [
+        format!(r#"{{"host_id":"{other}"}}"#),
+        "{}".into(),
+        String::new(),
+    ] {
+        let request = async_nats::Request::new()
+            .payload(body.clone().into())
+            .timeout(Some(Duration::from_millis(500)));
+        assert!(
+            fx.client
+                .send_request(subject.clone(), request)
+                .await
+                .is_err(),
+            "the provider obeyed {body:?}"
+        );
+    }
     assert_eq!(fx.call(&a, "Echo", b"x").await.into_result().unwrap(), b"x");
 
     let request = async_nats::Request::new()

@@ -10,6 +10,13 @@
 //! `shutdown` request over NATS (this crate knows no NATS), then calls
 //! [`SupervisedProvider::stop`], which closes the provider's stdin, waits up to a grace
 //! period for it to exit and kills it otherwise. A stopped provider is never restarted.
+//! Only `stop` makes a stop wanted: a process that exits by itself, with any status and
+//! code 0 included, is restarted (a clean exit after [`RestartPolicy::clean_exit_grace`]
+//! without `stop`, in case the host's `stop` follows its shutdown request a moment late).
+//!
+//! Each provider runs in its own process group, so a signal meant for the host (Ctrl-C in
+//! its terminal) does not reach the providers: the host stops them itself, in order, and
+//! would otherwise see them exit without having asked.
 //!
 //! Parent death: the provider's stdin stays open for its whole life and the environment
 //! variable [`EXIT_ON_STDIN_EOF_ENV`] is set, so a provider built on the SDK runner exits
@@ -30,7 +37,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
-pub use policy::RestartPolicy;
+pub use policy::{DEFAULT_CLEAN_EXIT_GRACE, RestartPolicy};
 use process::{ExitInfo, Running};
 
 /// Set to `1` in every supervised provider's environment: the provider should exit when
@@ -110,8 +117,9 @@ pub enum SupervisorEvent {
         /// Restarts tried since the last healthy run.
         attempts: u32,
     },
-    /// Supervision ended on purpose: [`SupervisedProvider::stop`], or a clean exit that the
-    /// policy does not restart. No process runs any more.
+    /// Supervision ended on purpose: [`SupervisedProvider::stop`] (also one that follows a
+    /// clean exit within the policy's grace), or a clean exit that the policy does not
+    /// restart. No process runs any more.
     Stopped,
 }
 
@@ -298,11 +306,24 @@ async fn supervise(mut s: Supervision) {
         if exit.uptime >= policy.reset_after {
             attempt = 0;
         }
-        if exit.clean() && !policy.restart_on_clean_exit {
-            info!(provider = %s.label, pid = exit.pid, "provider exited cleanly; not restarting");
-            s.emit(exited_event(&exit, None));
-            s.emit(SupervisorEvent::Stopped);
-            break 'supervise;
+        if exit.clean() {
+            if !policy.restart_on_clean_exit {
+                info!(provider = %s.label, pid = exit.pid, "provider exited cleanly; not restarting");
+                s.emit(exited_event(&exit, None));
+                s.emit(SupervisorEvent::Stopped);
+                break 'supervise;
+            }
+            // A provider that obeyed its host's shutdown request may exit before the host
+            // calls `stop`: a stop within the grace makes this exit a wanted one.
+            tokio::select! {
+                () = tokio::time::sleep(policy.clean_exit_grace) => {}
+                _ = stop_requested(&mut s.control) => {
+                    info!(provider = %s.label, pid = exit.pid, "provider exited cleanly as its host stopped it");
+                    s.emit(exited_event(&exit, None));
+                    s.emit(SupervisorEvent::Stopped);
+                    break 'supervise;
+                }
+            }
         }
         attempt = attempt.saturating_add(1);
         let Some(mut delay) = policy.next_restart(attempt) else {
@@ -313,14 +334,25 @@ async fn supervise(mut s: Supervision) {
             });
             break 'supervise;
         };
-        warn!(
-            provider = %s.label,
-            pid = exit.pid,
-            status = %exit.status,
-            uptime = ?exit.uptime,
-            restart_in = ?delay,
-            "provider exited; restarting"
-        );
+        if exit.clean() {
+            warn!(
+                provider = %s.label,
+                pid = exit.pid,
+                status = %exit.status,
+                uptime = ?exit.uptime,
+                restart_in = ?delay,
+                "provider exited cleanly although its host did not stop it (a shutdown request from elsewhere, or a signal); restarting"
+            );
+        } else {
+            warn!(
+                provider = %s.label,
+                pid = exit.pid,
+                status = %exit.status,
+                uptime = ?exit.uptime,
+                restart_in = ?delay,
+                "provider exited; restarting"
+            );
+        }
         s.emit(exited_event(&exit, Some(delay)));
         loop {
             tokio::select! {
@@ -421,6 +453,7 @@ mod tests {
             reset_after: Duration::from_secs(60),
             max_restarts: None,
             restart_on_clean_exit: false,
+            clean_exit_grace: Duration::from_millis(10),
         }
     }
 
@@ -571,6 +604,92 @@ mod tests {
         assert_eq!(exited(next(&mut rx).await), (Some(0), None, None));
         assert_eq!(next(&mut rx).await, SupervisorEvent::GaveUp { attempts: 1 });
         sup.wait().await;
+    }
+
+    #[tokio::test]
+    async fn a_clean_exit_is_a_wanted_stop_only_when_stop_follows_within_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = script(dir.path(), "obedient", "read line; exit 0");
+        // A grace far longer than the test: only `stop` can end it early.
+        let patient = RestartPolicy {
+            restart_on_clean_exit: true,
+            clean_exit_grace: Duration::from_secs(600),
+            ..policy(10)
+        };
+        let (sup, mut rx) = spawn(bin.clone(), Vec::new(), patient);
+        assert!(matches!(
+            next(&mut rx).await,
+            SupervisorEvent::Started { .. }
+        ));
+        // The process has exited (as it does on its host's shutdown request) ...
+        let start = std::time::Instant::now();
+        while sup.pid().is_some() {
+            assert!(start.elapsed() < WAIT, "the script never exited");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ... and the host's `stop` comes after it: a wanted stop, no restart.
+        sup.stop(WAIT).await;
+        assert_eq!(exited(next(&mut rx).await), (Some(0), None, None));
+        assert_eq!(next(&mut rx).await, SupervisorEvent::Stopped);
+        assert!(!sup.is_supervising());
+
+        // Nobody calls `stop`: after the grace the exit counts as unrequested and the
+        // process is restarted, reported like a crash.
+        let restart = RestartPolicy {
+            restart_on_clean_exit: true,
+            max_restarts: Some(1),
+            ..policy(10)
+        };
+        let (sup, mut rx) = spawn(bin, Vec::new(), restart);
+        let first = match next(&mut rx).await {
+            SupervisorEvent::Started { pid } => pid,
+            other => panic!("expected Started, got {other:?}"),
+        };
+        match next(&mut rx).await {
+            SupervisorEvent::Exited {
+                pid,
+                code,
+                restart_in,
+                ..
+            } => assert_eq!(
+                (pid, code, restart_in),
+                (first, Some(0), Some(Duration::from_millis(10)))
+            ),
+            other => panic!("expected Exited, got {other:?}"),
+        }
+        assert_eq!(restarted(next(&mut rx).await), 1);
+        sup.stop(WAIT).await;
+    }
+
+    #[tokio::test]
+    async fn a_provider_runs_in_its_own_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("pgid");
+        // `ps -o pgid= -p $$`: the group of the script's own process.
+        let bin = script(
+            dir.path(),
+            "grouped",
+            r#"read line; ps -o pgid= -p $$ | tr -d ' ' > "$OUT.tmp"; mv "$OUT.tmp" "$OUT"; cat > /dev/null"#,
+        );
+        let env = vec![("OUT".to_string(), out.display().to_string())];
+        let (sup, mut rx) = spawn(bin, env, policy(10));
+        let pid = match next(&mut rx).await {
+            SupervisorEvent::Started { pid } => pid,
+            other => panic!("expected Started, got {other:?}"),
+        };
+        let start = std::time::Instant::now();
+        while !out.exists() {
+            assert!(start.elapsed() < WAIT, "the script never wrote its group");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let pgid: u32 = std::fs::read_to_string(&out)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Inheriting the test's group would give it that group's id, not its own pid.
+        assert_eq!(pgid, pid, "the provider leads its own process group");
+        sup.stop(WAIT).await;
     }
 
     #[tokio::test]

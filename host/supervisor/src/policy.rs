@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The default [`RestartPolicy::clean_exit_grace`]: as long as a host waits for a provider's
+/// answer to its shutdown request before it calls `stop` anyway.
+pub const DEFAULT_CLEAN_EXIT_GRACE: Duration = Duration::from_secs(2);
+
 /// How a supervised provider is restarted after it exits: exponential back-off from
 /// `initial_backoff`, doubling per consecutive restart up to `max_backoff`. A process
 /// that stayed up for `reset_after` counts as healthy again: its next restart starts
@@ -16,10 +20,17 @@ pub struct RestartPolicy {
     pub reset_after: Duration,
     /// Consecutive restarts allowed before giving up; `None` restarts forever.
     pub max_restarts: Option<u32>,
-    /// Whether an exit with status 0 is restarted too. Off by default: a provider exits
-    /// cleanly only when asked to (shutdown request, SIGTERM, stdin closed), so restarting
-    /// it would undo a stop that raced with [`crate::SupervisedProvider::stop`].
+    /// Whether an exit with status 0 that the host did not ask for is restarted too. On by
+    /// default: only [`crate::SupervisedProvider::stop`] is a wanted stop, so a provider
+    /// that exits cleanly because someone else told it to (a shutdown request published
+    /// by a stranger, a signal from outside) is restarted like a crashed one.
     pub restart_on_clean_exit: bool,
+    /// How long a clean exit waits for [`crate::SupervisedProvider::stop`] before it counts
+    /// as unrequested. A host stops a provider in two steps (the NATS shutdown request,
+    /// then `stop`), and a provider that obeys the request quickly may exit before `stop`
+    /// is called; a `stop` within this grace makes the exit a wanted one, with no restart.
+    /// After an unrequested clean exit the usual back-off follows the grace.
+    pub clean_exit_grace: Duration,
 }
 
 impl Default for RestartPolicy {
@@ -29,7 +40,8 @@ impl Default for RestartPolicy {
             max_backoff: Duration::from_secs(30),
             reset_after: Duration::from_secs(60),
             max_restarts: None,
-            restart_on_clean_exit: false,
+            restart_on_clean_exit: true,
+            clean_exit_grace: DEFAULT_CLEAN_EXIT_GRACE,
         }
     }
 }
@@ -122,5 +134,13 @@ mod tests {
         assert_eq!(p.next_restart(3), None);
         assert_eq!(RestartPolicy::never().next_restart(1), None);
         assert!(RestartPolicy::default().next_restart(1_000_000).is_some());
+    }
+
+    #[test]
+    fn by_default_a_clean_exit_the_host_did_not_ask_for_is_restarted() {
+        let p = RestartPolicy::default();
+        assert!(p.restart_on_clean_exit);
+        assert_eq!(p.clean_exit_grace, DEFAULT_CLEAN_EXIT_GRACE);
+        assert_eq!(DEFAULT_CLEAN_EXIT_GRACE, Duration::from_secs(2));
     }
 }

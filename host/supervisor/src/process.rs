@@ -93,6 +93,11 @@ pub(crate) fn start(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Its own process group: a terminal's Ctrl-C (or any signal to the host's group) is for
+    // the host, which then stops its providers in order; the provider getting it as well
+    // would exit without being asked, and be restarted.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|source| SupervisorError::Spawn {
         path: spec.binary.clone(),
         source,

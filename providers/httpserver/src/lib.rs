@@ -1,15 +1,19 @@
 //! The `wasmcloud:httpserver` capability provider: for every actor linked to it, an
-//! HTTP/1.1 listener (address, port, body limit and timeout from the link values) that
+//! HTTP/1.1 listener (address, port, body limit and timeouts from the link values) that
 //! turns each request into a `HandleRequest` invocation of that actor and the actor's
 //! answer into the HTTP response.
 //!
-//! Status codes the provider itself produces: 413 for a body over the limit, 504 when
-//! the actor does not answer within the timeout, 503 when the actor cannot be reached
-//! (not running anywhere), 503 with `Retry-After` when the actor is busy (its host refused
-//! the call at an admission bound: all instances busy and the queue full, or the host at
-//! its instance limit), 500 when it fails or answers with something that is not an
-//! HttpResponse, 400 for a body that cannot be read. A link put opens the listener, a
-//! link delete closes it after in-flight requests finish; no restart either way.
+//! Status codes the provider itself produces: 413 for a body over the limit, and for a
+//! request whose invocation the actor's host refuses as larger than its max payload (the
+//! actor never ran); 408, closing the connection, for a body not complete within the body
+//! timeout (`body_timeout_ms`, 30 s by default; slow headers are cut off after
+//! `header_timeout_ms`, also 30 s); 504 when the actor does not answer within the
+//! timeout; 503 when the actor cannot be reached (not running anywhere); 503 with
+//! `Retry-After` when the actor is busy (its host refused the call at an admission bound:
+//! all instances busy and the queue full, or the host at its instance limit); 500 when it
+//! fails or answers with something that is not an HttpResponse; 400 for a body that
+//! cannot be read. A link put opens the listener, a link delete closes it after in-flight
+//! requests finish; no restart either way.
 //!
 //! The provider is a library: a host runs it in process, or a small binary runs it out
 //! of process through the provider SDK.

@@ -1,5 +1,6 @@
 //! One HTTP/1.1 listener serving one actor: accept loop, request → `HandleRequest`
-//! invocation → response, body limit, per-request timeout and graceful shutdown.
+//! invocation → response, body limit, header and body read deadlines, per-request timeout
+//! and graceful shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,9 +24,6 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::settings::ServerSettings;
 use crate::wire::{self, OP_HANDLE_REQUEST};
-
-/// A slow client gets this long to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `Retry-After` (seconds) of a 503 for a busy actor. The host refuses a call once its
 /// queue is full or after its queue wait (1 s by default), so a busy spell is usually
@@ -119,11 +117,12 @@ async fn serve(
                         continue;
                     }
                 };
+                let header_timeout = target.settings.header_timeout;
                 let target = target.clone();
                 let service = service_fn(move |req| handle(req, target.clone()));
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .header_read_timeout(header_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
@@ -169,10 +168,23 @@ async fn handle(
     if declared.is_some_and(|len| len > limit as u64) {
         return Ok(too_large(limit));
     }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Ok(too_large(limit)),
-        Err(e) => {
+    // One deadline for the whole body: hyper times out slow headers, but a client that
+    // sent its headers could otherwise trickle (or stall) its body for as long as it likes
+    // and hold the connection and this task.
+    let deadline = target.settings.body_timeout;
+    let body = match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
+        Err(_) => {
+            debug!(
+                ?deadline,
+                "request body not received in time; answering 408"
+            );
+            return Ok(body_timed_out(deadline));
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Ok(too_large(limit));
+        }
+        Ok(Err(e)) => {
             debug!(error = %e, "failed to read a request body");
             return Ok(plain(
                 StatusCode::BAD_REQUEST,
@@ -199,6 +211,7 @@ async fn handle(
         header,
         body: body.to_vec(),
     };
+    let body_len = request.body.len();
     let payload = match rmp_serde::to_vec_named(&request) {
         Ok(p) => p,
         Err(e) => {
@@ -233,6 +246,12 @@ async fn handle(
             debug!(actor_id = %target.actor_id, %reason, "actor busy; answering 503");
             return Ok(busy());
         }
+        Ok(Err(e)) if e.is_payload_too_large() => {
+            // The body fit the listener's limit but the invocation carrying it did not fit
+            // the host's (or NATS's): the host refused it before the actor ran.
+            debug!(actor_id = %target.actor_id, error = %e, "request too large for the actor; answering 413");
+            return Ok(too_large_for_actor(body_len));
+        }
         Ok(Err(e)) => {
             warn!(actor_id = %target.actor_id, error = %e, "actor failed to handle an HTTP request");
             return Ok(plain(
@@ -242,7 +261,7 @@ async fn handle(
         }
         Ok(Ok(reply)) => reply,
     };
-    let response: wire::Response = match rmp_serde::from_slice(&reply) {
+    let response: wire::Response = match nimbus_core::encoding::from_msgpack_lenient(&reply) {
         Ok(r) => r,
         Err(e) => {
             warn!(actor_id = %target.actor_id, error = %e, "malformed HttpResponse from actor");
@@ -312,6 +331,33 @@ fn busy() -> hyper::Response<Full<Bytes>> {
         HeaderValue::from(BUSY_RETRY_AFTER_SECS),
     );
     response
+}
+
+/// 408 for a body that did not arrive within the body deadline; the connection is closed
+/// (the rest of the body, if it ever comes, must not be read as the next request).
+fn body_timed_out(deadline: Duration) -> hyper::Response<Full<Bytes>> {
+    let mut response = plain(
+        StatusCode::REQUEST_TIMEOUT,
+        &format!(
+            "the request body was not received within {} ms",
+            deadline.as_millis()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// 413 for a body within the listener's limit whose invocation the host refused as too
+/// large for the actor. The body was read completely, so the connection may stay open.
+fn too_large_for_actor(body_len: usize) -> hyper::Response<Full<Bytes>> {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "request body of {body_len} bytes is too large for the actor: the request, headers included, exceeds the largest call its host accepts; send a smaller body"
+        ),
+    )
 }
 
 fn too_large(limit: usize) -> hyper::Response<Full<Bytes>> {

@@ -1,8 +1,9 @@
 //! Listener settings of one link, read from the link's values.
 //!
 //! Keys follow the published httpserver provider where it had them (`address`, `port`,
-//! `max_content_len`, `config_json`) and add `timeout_ms`. Values in `config_json` (a JSON
-//! object with the same keys) are read first; plain link values override them.
+//! `max_content_len`, `config_json`) and add `timeout_ms`, `header_timeout_ms` and
+//! `body_timeout_ms`. Values in `config_json` (a JSON object with the same keys) are read
+//! first; plain link values override them.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,10 +12,18 @@ use std::time::Duration;
 /// Where the listener binds when a link names neither `address` nor `port`.
 pub const DEFAULT_ADDRESS: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
 /// Largest request body accepted when the link does not say (1 MiB, the NATS default
-/// message size, so a body that fits here also fits on the lattice).
+/// message size). The invocation that carries a body to the actor is limited too (the
+/// host's max payload, 1 MiB less room for the envelope by default), so a body a little
+/// under this limit may still be too large for the actor: the provider answers 413 for
+/// that as well, as soon as the host refuses the invocation.
 pub const DEFAULT_MAX_CONTENT_LEN: usize = 1024 * 1024;
 /// How long a request may wait for the actor's answer when the link does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers when the link does not say.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's whole body, counted from the end of its
+/// headers, when the link does not say.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How one actor's listener behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +34,12 @@ pub struct ServerSettings {
     pub max_content_len: usize,
     /// Time allowed for the actor to answer; after it the client gets 504.
     pub timeout: Duration,
+    /// Time a client gets to send a request's headers; after it the connection is closed.
+    pub header_timeout: Duration,
+    /// Time a client gets to send a request's whole body (a total, not per read, so a
+    /// body trickled a byte at a time is cut off too); after it the client gets 408 and
+    /// the connection is closed.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerSettings {
@@ -33,6 +48,8 @@ impl Default for ServerSettings {
             address: DEFAULT_ADDRESS,
             max_content_len: DEFAULT_MAX_CONTENT_LEN,
             timeout: DEFAULT_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -87,20 +104,31 @@ impl ServerSettings {
             })?;
         }
         if let Some(ms) = merged.get("timeout_ms") {
-            let ms: u64 =
-                ms.trim()
-                    .parse()
-                    .ok()
-                    .filter(|ms| *ms > 0)
-                    .ok_or_else(|| SettingsError {
-                        key: "timeout_ms".into(),
-                        value: ms.clone(),
-                        expected: "a positive number of milliseconds",
-                    })?;
-            settings.timeout = Duration::from_millis(ms);
+            settings.timeout = parse_millis("timeout_ms", ms)?;
+        }
+        if let Some(ms) = merged.get("header_timeout_ms") {
+            settings.header_timeout = parse_millis("header_timeout_ms", ms)?;
+        }
+        if let Some(ms) = merged.get("body_timeout_ms") {
+            settings.body_timeout = parse_millis("body_timeout_ms", ms)?;
         }
         Ok(settings)
     }
+}
+
+/// A positive number of milliseconds, the value of link value `key`.
+fn parse_millis(key: &str, value: &str) -> Result<Duration, SettingsError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| SettingsError {
+            key: key.into(),
+            value: value.to_string(),
+            expected: "a positive number of milliseconds",
+        })
 }
 
 /// The keys of a `config_json` object, with numbers and strings both accepted.
@@ -173,10 +201,17 @@ mod tests {
         let s = ServerSettings::from_link_values(&values(&[
             ("max_content_len", "512K"),
             ("timeout_ms", "250"),
+            ("header_timeout_ms", "1500"),
+            ("body_timeout_ms", "1000"),
         ]))
         .unwrap();
         assert_eq!(s.max_content_len, 512 * 1024);
         assert_eq!(s.timeout, Duration::from_millis(250));
+        assert_eq!(s.header_timeout, Duration::from_millis(1500));
+        assert_eq!(s.body_timeout, Duration::from_secs(1));
+        let defaults = ServerSettings::default();
+        assert_eq!(defaults.header_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.body_timeout, Duration::from_secs(30));
         assert_eq!(parse_size("10M"), Some(10 * 1024 * 1024));
         assert_eq!(parse_size("12"), Some(12));
         assert_eq!(parse_size("x"), None);
@@ -203,6 +238,8 @@ mod tests {
             ("address", "localhost"),
             ("max_content_len", "lots"),
             ("timeout_ms", "0"),
+            ("header_timeout_ms", "soon"),
+            ("body_timeout_ms", "0"),
             ("config_json", "[1]"),
         ] {
             let err = ServerSettings::from_link_values(&values(&[(key, value)])).unwrap_err();

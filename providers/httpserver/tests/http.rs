@@ -39,6 +39,9 @@ enum Behaviour {
     Garbage,
     /// Answer with status code 42.
     BadStatus,
+    /// Report that the actor's host refused the invocation as larger than its max payload
+    /// (the message a host sends for it, read back as an `ActorCall` failure).
+    TooLarge,
 }
 
 struct TestActor {
@@ -94,6 +97,13 @@ impl ActorCaller for TestActor {
             Behaviour::Trap => Err(ProviderError::ActorCall {
                 actor_id: actor_id.into(),
                 reason: "actor trapped: unreachable".into(),
+            }),
+            Behaviour::TooLarge => Err(ProviderError::ActorCall {
+                actor_id: actor_id.into(),
+                reason: format!(
+                    "payload too large ({} > 1032192 bytes); send less data per call or raise the host's max payload",
+                    payload.len()
+                ),
             }),
             Behaviour::Garbage => Ok(vec![0xc1, 0x00, 0xff]),
             Behaviour::BadStatus => Ok(rmp_serde::to_vec_named(&Response {
@@ -275,6 +285,125 @@ async fn bodies_over_the_limit_get_413_and_never_reach_the_actor() {
     )
     .await;
     assert_eq!(ok.status, 201);
+}
+
+/// Generous bound for a response that the server owes after about a second: far above
+/// the body timeout of these tests, so a loaded machine does not fail them.
+const REPLY_BOUND: Duration = Duration::from_secs(10);
+
+/// Reads until the server closes the connection (EOF or reset), for at most [`REPLY_BOUND`].
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
+    let mut rest = Vec::new();
+    matches!(
+        tokio::time::timeout(REPLY_BOUND, stream.read_to_end(&mut rest)).await,
+        Ok(Ok(_) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_after_the_body_timeout_and_the_connection_closes() {
+    let s = setup(&[("body_timeout_ms", "1000")]).await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    // Headers and the first 10 of 1,000 declared body bytes; then nothing.
+    stream
+        .write_all(b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(REPLY_BOUND, read_reply(&mut stream))
+        .await
+        .expect("no answer to a stalled body within 10 s");
+    assert_eq!(reply.status, 408, "{reply:?}");
+    assert_eq!(
+        reply.headers.get("connection").map(String::as_str),
+        Some("close")
+    );
+    let text = String::from_utf8(reply.body).unwrap();
+    assert!(text.contains("not received within 1000 ms"), "{text}");
+    assert!(
+        closed_by_server(&mut stream).await,
+        "the connection stayed open"
+    );
+    assert_eq!(s.actor.calls.load(Ordering::SeqCst), 0);
+    // The listener serves the next request.
+    assert_eq!(
+        send(s.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_off_by_the_total_body_deadline() {
+    let s = setup(&[("body_timeout_ms", "1000")]).await;
+    let stream = TcpStream::connect(s.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(b"POST /trickle HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    // One byte every 100 ms: every read finds data, only the total is too slow.
+    let trickle = tokio::spawn(async move {
+        let mut sent = 0;
+        while sent < 1000 && writer.write_all(b"x").await.is_ok() {
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sent
+    });
+    let mut buf = Vec::new();
+    let reply = tokio::time::timeout(REPLY_BOUND, async {
+        loop {
+            let mut chunk = [0u8; 1024];
+            let n = reader.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                break String::from_utf8_lossy(&buf).into_owned();
+            }
+        }
+    })
+    .await
+    .expect("no answer to a trickled body within 10 s");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        closed_by_server(&mut reader).await,
+        "the connection stayed open"
+    );
+    let sent = trickle.await.unwrap();
+    assert!(sent < 1000, "the whole body was trickled in");
+    assert_eq!(s.actor.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_body_too_large_for_the_actors_host_gets_413_and_the_next_request_works() {
+    let s = setup(&[]).await;
+    s.set(Behaviour::TooLarge);
+    let body = vec![b'a'; 4096];
+    let mut raw = format!(
+        "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream.write_all(&raw).await.unwrap();
+    let reply = read_reply(&mut stream).await;
+    assert_eq!(reply.status, 413, "{reply:?}");
+    let text = String::from_utf8(reply.body).unwrap();
+    assert!(
+        text.contains("request body of 4096 bytes is too large for the actor"),
+        "{text}"
+    );
+    // The body was read whole, so the connection goes on with the next request.
+    s.set(Behaviour::Echo);
+    stream
+        .write_all(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let next = read_reply(&mut stream).await;
+    assert_eq!(next.status, 201);
+    assert_eq!(next.headers["x-path"], "/after");
 }
 
 #[tokio::test]

@@ -86,6 +86,17 @@ pub enum KvError {
         /// The limit ([`crate::backend::MAX_BATCH`]).
         max: usize,
     },
+    /// A write was not applied because its caller had given up waiting for it (its
+    /// invocation timed out first): nothing changed, so retrying it is safe and counts once.
+    #[error(
+        "the write to key {key:?} was not applied: {reason}; nothing changed, so it is safe to retry"
+    )]
+    NotApplied {
+        /// The key (the first of a batch) that was addressed.
+        key: String,
+        /// Why (the caller's deadline passed, or it stopped waiting).
+        reason: String,
+    },
     /// Any other backend failure (an I/O error of the embedded store, an unexpected server
     /// reply, ...).
     #[error("the {backend} key-value backend failed: {reason}")]

@@ -102,7 +102,50 @@ impl ProviderError {
             other => InvocationError::from_wire(other.to_string()),
         }
     }
+
+    /// Whether this is a call into an actor that its host (or NATS) refused because the
+    /// payload is larger than it accepts, so the actor never saw it: the HTTP server
+    /// answers it with 413. Both ways of calling actors (the host's router in process,
+    /// [`crate::nats::NatsActorCaller`] out of process) report it as
+    /// [`ProviderError::ActorCall`] with the lattice's payload-too-large message.
+    pub fn is_payload_too_large(&self) -> bool {
+        match self {
+            ProviderError::ActorCall { reason, .. } => {
+                nimbus_rpc::InvocationError::from_wire(reason.as_str()).kind()
+                    == nimbus_rpc::ErrorKind::PayloadTooLarge
+            }
+            _ => false,
+        }
+    }
 }
+
+/// When the caller of the invocation being handled gives up waiting for its answer, as far
+/// as the runner knows it; `None` when it does not know.
+///
+/// The out-of-process runner ([`nats`]) sets it for every invocation to the moment it took
+/// the invocation plus the RPC timeout of the host that started the provider (the host data's
+/// `default_rpc_timeout_ms`, which is also what that host's actors wait), less
+/// [`DEADLINE_ALLOWANCE`] for the answer's way back. A provider that changes state can
+/// refuse to apply a change it could only finish after that moment: its caller has been
+/// told the call failed, and would count it twice if it retried. In process, the host drops
+/// the invocation's future when its timeout passes instead, and this is `None`.
+///
+/// Read it in the invocation's own task (not in a task it spawns): it is task-local.
+pub fn invocation_deadline() -> Option<std::time::Instant> {
+    #[cfg(feature = "nats")]
+    {
+        nats::current_deadline()
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        None
+    }
+}
+
+/// How much earlier than the caller's timeout the runner sets [`invocation_deadline`]: a
+/// tenth of the timeout, at most this much. It covers the invocation's way to the provider
+/// and the answer's way back, which the caller's clock counts and the provider's does not.
+pub const DEADLINE_ALLOWANCE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Who is calling a provider operation: the actor and the link the call travels on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,3 +239,31 @@ pub trait Provider: Send + Sync + 'static {
 
 #[cfg(feature = "nats")]
 pub mod nats;
+
+#[cfg(all(test, feature = "rpc"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_payload_is_told_from_other_call_failures() {
+        let too_large = nimbus_rpc::InvocationError::payload_too_large(1_040_100, 1_032_192);
+        let refused = ProviderError::ActorCall {
+            actor_id: "MACTOR".into(),
+            reason: too_large.to_string(),
+        };
+        assert!(refused.is_payload_too_large(), "{refused}");
+        for other in [
+            ProviderError::ActorCall {
+                actor_id: "MACTOR".into(),
+                reason: "actor trapped: unreachable".into(),
+            },
+            ProviderError::ActorCall {
+                actor_id: "MACTOR".into(),
+                reason: "the payload too large (is not the phrase here)".into(),
+            },
+            ProviderError::Backend(too_large.to_string()),
+        ] {
+            assert!(!other.is_payload_too_large(), "{other}");
+        }
+    }
+}

@@ -13,15 +13,40 @@
 //!
 //! redb locks its file, so one process owns a directory. Within a process, links naming the
 //! same directory share one open database.
+//!
+//! # A write whose caller gave up is not applied
+//!
+//! A write can wait: behind other writers on the writer queue, for a blocking thread, for
+//! redb's own write lock. If its caller times out meanwhile, the caller has been told the
+//! call failed; committing the write anyway would make that error a lie, and a retry of an
+//! `Add` would count twice. So every write commits only while its caller still waits
+//! (`CallerWaiting`), checked once the transaction is ready, just before the commit:
+//!
+//! - in process, the host drops an invocation's future when its RPC timeout passes: a write
+//!   whose future is gone (while queued, or while its blocking task waits) is rolled back;
+//! - out of process, the SDK's runner gives each invocation a deadline
+//!   ([`nimbus_provider_sdk::invocation_deadline`]: the caller's RPC timeout from the moment
+//!   the invocation was taken, less an allowance for the answer's way back): a write still
+//!   uncommitted at the deadline is rolled back and answered with [`KvError::NotApplied`].
+//!
+//! Such a write is counted ([`FileStore::abandoned_writes`]) and logged. Deadlines rather
+//! than idempotency keys, because a retry is a new invocation with a new id (an HTTP
+//! client retrying a request, an actor calling again): de-duplicating by invocation id
+//! would not stop it counting twice, while not applying what the caller was told had failed
+//! does. What is left: a commit that starts before the deadline and whose answer arrives
+//! after the caller's timeout (the commit's fsync plus the way back exceeding the
+//! allowance), and a remote caller whose own RPC timeout is shorter than the timeout of the
+//! host that started the provider (the deadline follows the latter).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition};
-use tracing::debug;
+use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition, WriteTransaction};
+use tracing::{debug, warn};
 
 use crate::backend::SetItem;
 use crate::error::KvError;
@@ -41,6 +66,79 @@ struct FileDb {
     /// Serialises writers before they take a blocking thread (redb would serialise them
     /// anyway, inside `begin_write`, with the thread held).
     writer: tokio::sync::Mutex<()>,
+    /// Writes rolled back because their caller had given up (`CallerWaiting`).
+    abandoned: AtomicU64,
+}
+
+/// Whether the caller of a write still waits for it; made when the write is asked for, and
+/// checked by its blocking task just before the commit. See the module documentation.
+struct CallerWaiting {
+    /// Alive as long as the write's future: dropped with it when the caller gives up.
+    future: Weak<()>,
+    /// When the caller gives up, if the SDK's runner knows it.
+    deadline: Option<Instant>,
+}
+
+impl CallerWaiting {
+    /// The token for a write asked for now; the returned `Arc` must live in the write's
+    /// future (held across its await points).
+    fn now() -> (Arc<()>, CallerWaiting) {
+        let alive = Arc::new(());
+        let waiting = CallerWaiting {
+            future: Arc::downgrade(&alive),
+            deadline: nimbus_provider_sdk::invocation_deadline(),
+        };
+        (alive, waiting)
+    }
+
+    /// `None` while the caller still waits; otherwise why it does not.
+    fn gone(&self) -> Option<&'static str> {
+        if self.future.strong_count() == 0 {
+            Some("its caller stopped waiting (the call timed out) before it could commit")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("its caller's deadline passed before it could commit")
+        } else {
+            None
+        }
+    }
+}
+
+impl FileDb {
+    /// Commits `txn` if the caller still waits; rolls it back and reports
+    /// [`KvError::NotApplied`] otherwise.
+    fn commit_if_wanted(
+        &self,
+        txn: WriteTransaction,
+        waiting: &CallerWaiting,
+        key: &str,
+    ) -> Result<(), KvError> {
+        if let Some(reason) = waiting.gone() {
+            txn.abort().map_err(db_err)?;
+            self.abandoned.fetch_add(1, Ordering::Relaxed);
+            warn!(path = %self.path.display(), key, reason, "write not applied");
+            return Err(KvError::NotApplied {
+                key: key.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+        txn.commit().map_err(db_err)
+    }
+
+    /// [`KvError::NotApplied`] if the caller no longer waits (checked before a write takes
+    /// a blocking thread, after it waited its turn).
+    fn still_wanted(&self, waiting: &CallerWaiting, key: &str) -> Result<(), KvError> {
+        match waiting.gone() {
+            None => Ok(()),
+            Some(reason) => {
+                self.abandoned.fetch_add(1, Ordering::Relaxed);
+                warn!(path = %self.path.display(), key, reason, "write not applied");
+                Err(KvError::NotApplied {
+                    key: key.to_string(),
+                    reason: reason.to_string(),
+                })
+            }
+        }
+    }
 }
 
 impl Drop for FileDb {
@@ -111,6 +209,7 @@ impl FileStore {
             db,
             path,
             writer: tokio::sync::Mutex::new(()),
+            abandoned: AtomicU64::new(0),
         });
         open.insert(canonical, Arc::downgrade(&db));
         debug!(path = %db.path.display(), "opened key-value database");
@@ -120,6 +219,12 @@ impl FileStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.db.path
+    }
+
+    /// Writes to this database (by any link sharing it) that were rolled back, not
+    /// applied, because their caller had given up waiting (see the module documentation).
+    pub fn abandoned_writes(&self) -> u64 {
+        self.db.abandoned.load(Ordering::Relaxed)
     }
 }
 
@@ -220,7 +325,9 @@ impl EntryStore for FileStore {
         .encode("file")?;
         let db = self.db.clone();
         let key = key.to_string();
+        let (_alive, waiting) = CallerWaiting::now();
         let _writer = self.db.writer.lock().await;
+        self.db.still_wanted(&waiting, &key)?;
         blocking(move || {
             let txn = db.db.begin_write().map_err(db_err)?;
             {
@@ -229,7 +336,7 @@ impl EntryStore for FileStore {
                     .insert(key.as_str(), bytes.as_slice())
                     .map_err(db_err)?;
             }
-            txn.commit().map_err(db_err)
+            db.commit_if_wanted(txn, &waiting, &key)
         })
         .await
     }
@@ -237,7 +344,9 @@ impl EntryStore for FileStore {
     async fn remove(&self, key: &str) -> Result<bool, KvError> {
         let db = self.db.clone();
         let key = key.to_string();
+        let (_alive, waiting) = CallerWaiting::now();
         let _writer = self.db.writer.lock().await;
+        self.db.still_wanted(&waiting, &key)?;
         blocking(move || {
             let txn = db.db.begin_write().map_err(db_err)?;
             let existed = {
@@ -248,7 +357,7 @@ impl EntryStore for FileStore {
                     Stored::decode(&key, guard.value()).map_or(true, |s| !s.is_expired(now_ms()))
                 })
             };
-            txn.commit().map_err(db_err)?;
+            db.commit_if_wanted(txn, &waiting, &key)?;
             Ok(existed)
         })
         .await
@@ -268,7 +377,10 @@ impl EntryStore for FileStore {
             })
             .collect::<Result<Vec<_>, KvError>>()?;
         let db = self.db.clone();
+        let first = items.first().map(|i| i.key.clone()).unwrap_or_default();
+        let (_alive, waiting) = CallerWaiting::now();
         let _writer = self.db.writer.lock().await;
+        self.db.still_wanted(&waiting, &first)?;
         blocking(move || {
             let txn = db.db.begin_write().map_err(db_err)?;
             {
@@ -279,7 +391,7 @@ impl EntryStore for FileStore {
                         .map_err(db_err)?;
                 }
             }
-            txn.commit().map_err(db_err)
+            db.commit_if_wanted(txn, &waiting, &first)
         })
         .await
     }
@@ -287,7 +399,10 @@ impl EntryStore for FileStore {
     async fn remove_many(&self, keys: &[String]) -> Result<u64, KvError> {
         let db = self.db.clone();
         let keys = keys.to_vec();
+        let first = keys.first().cloned().unwrap_or_default();
+        let (_alive, waiting) = CallerWaiting::now();
         let _writer = self.db.writer.lock().await;
+        self.db.still_wanted(&waiting, &first)?;
         blocking(move || {
             let txn = db.db.begin_write().map_err(db_err)?;
             let existed = {
@@ -305,7 +420,7 @@ impl EntryStore for FileStore {
                 }
                 existed
             };
-            txn.commit().map_err(db_err)?;
+            db.commit_if_wanted(txn, &waiting, &first)?;
             Ok(existed)
         })
         .await
@@ -315,7 +430,9 @@ impl EntryStore for FileStore {
         let db = self.db.clone();
         let key = key.to_string();
         let update = update.clone();
+        let (_alive, waiting) = CallerWaiting::now();
         let _writer = self.db.writer.lock().await;
+        self.db.still_wanted(&waiting, &key)?;
         blocking(move || {
             let txn = db.db.begin_write().map_err(db_err)?;
             let (outcome, changed) = {
@@ -343,12 +460,116 @@ impl EntryStore for FileStore {
                 (outcome, changed)
             };
             if changed {
-                txn.commit().map_err(db_err)?;
+                db.commit_if_wanted(txn, &waiting, &key)?;
             } else {
                 txn.abort().map_err(db_err)?;
             }
             Ok(outcome)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::backend::KvBackend;
+    use crate::model::Modeled;
+
+    /// Holds redb's write lock on `store` from another thread until the returned sender is
+    /// used (or dropped): every write of the store waits in `begin_write` meanwhile.
+    async fn hold_write_lock(store: &FileStore) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (release, released) = mpsc::channel::<()>();
+        let (held, is_held) = tokio::sync::oneshot::channel();
+        let db = store.db.clone();
+        let holder = std::thread::spawn(move || {
+            let txn = db.db.begin_write().unwrap();
+            held.send(()).unwrap();
+            let _ = released.recv();
+            txn.abort().unwrap();
+        });
+        is_held.await.unwrap();
+        (release, holder)
+    }
+
+    /// Waits (at most 30 s) until `store` has rolled back `n` writes.
+    async fn wait_abandoned(store: &FileStore, n: u64) {
+        let start = Instant::now();
+        while store.abandoned_writes() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} writes abandoned, expected {n}",
+                store.abandoned_writes()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// In process: the host drops the invocation's future at its timeout. The `Add` was
+    /// already on a blocking thread, waiting for the database; it must roll back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_add_whose_caller_timed_out_is_not_applied_and_its_retry_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).await.unwrap();
+        let kv = Modeled(store.clone());
+        assert_eq!(kv.add("hits", 1).await.unwrap(), 1);
+
+        let (release, holder) = hold_write_lock(&store).await;
+        // The first poll queues the write on a blocking thread; then the caller gives up.
+        let timed_out = tokio::time::timeout(Duration::from_millis(200), kv.add("hits", 1)).await;
+        assert!(
+            timed_out.is_err(),
+            "the Add finished while the database was locked"
+        );
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        wait_abandoned(&store, 1).await;
+
+        assert_eq!(kv.get("hits").await.unwrap().as_deref(), Some("1"));
+        // The caller retries: counted once.
+        assert_eq!(kv.add("hits", 1).await.unwrap(), 2);
+        assert_eq!(store.abandoned_writes(), 1);
+    }
+
+    /// Out of process: the runner's deadline passes while the `Add` waits for the database;
+    /// it rolls back and says so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_add_still_waiting_at_its_invocation_deadline_is_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).await.unwrap();
+        let kv = Modeled(store.clone());
+
+        let (release, holder) = hold_write_lock(&store).await;
+        let deadline = Instant::now() + Duration::from_millis(200);
+        let add = tokio::spawn({
+            let kv = Modeled(store.clone());
+            nimbus_provider_sdk::nats::with_invocation_deadline(deadline, async move {
+                kv.add("hits", 1).await
+            })
+        });
+        // Release the database only once the deadline is behind us.
+        while Instant::now() <= deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        let err = add.await.unwrap().unwrap_err();
+        assert!(matches!(err, KvError::NotApplied { .. }), "{err}");
+        assert!(err.to_string().contains("deadline passed"), "{err}");
+        assert!(err.to_string().contains("safe to retry"), "{err}");
+        assert_eq!(store.abandoned_writes(), 1);
+        assert_eq!(kv.get("hits").await.unwrap(), None);
+
+        // Within its deadline a write is applied as usual.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let added =
+            nimbus_provider_sdk::nats::with_invocation_deadline(deadline, kv.add("hits", 1))
+                .await
+                .unwrap();
+        assert_eq!(added, 1);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use nimbus_core::encoding::{self, EncodingError};
 use nimbus_core::keys::TrustedIssuers;
@@ -43,6 +44,9 @@ pub(crate) struct Dispatcher {
     limits: Limits,
     /// One link per actor id, as the provider accepted it.
     links: RwLock<HashMap<String, LinkDefinition>>,
+    /// How long after an invocation is taken its caller gives up (see
+    /// [`crate::invocation_deadline`]).
+    deadline_after: Duration,
 }
 
 impl Dispatcher {
@@ -73,6 +77,10 @@ impl Dispatcher {
             ),
             lattice: host_data.lattice_rpc_prefix.clone(),
         };
+        let rpc_timeout = host_data
+            .default_rpc_timeout_ms
+            .filter(|ms| *ms > 0)
+            .map_or(super::DEFAULT_RPC_TIMEOUT, Duration::from_millis);
         Dispatcher {
             provider,
             provider_key: host_data.provider_key.clone(),
@@ -80,6 +88,7 @@ impl Dispatcher {
             host_id: host_data.host_id.clone(),
             limits,
             links: RwLock::new(HashMap::new()),
+            deadline_after: super::deadline_after(rpc_timeout),
         }
     }
 
@@ -176,15 +185,23 @@ impl Dispatcher {
         encoding::to_msgpack(&self.provider.health().await)
     }
 
-    /// Whether a shutdown request body is meant for this provider instance: its
-    /// `host_id` is this provider's host or empty (an empty body counts as empty).
+    /// Whether a shutdown request body comes from the host that started this provider
+    /// instance: its `host_id` must be exactly that host's id. Anything else (another
+    /// host's id, an empty or missing `host_id`, an empty body) is refused: a provider
+    /// obeys only its own host, so one stray or hostile publish on the shutdown subject
+    /// cannot stop it. Bytes that are not the JSON request are an error (refused too).
+    ///
+    /// The host id is not a secret (hosts announce it), so this check keeps out mistakes
+    /// and blind publishes; NATS subject permissions are what keep other clients off the
+    /// subject. A provider that is stopped anyway (by a publish naming its host, a signal)
+    /// without its host asking is restarted by the host's supervisor.
     pub(crate) fn shutdown_applies(&self, body: &[u8]) -> Result<bool, EncodingError> {
         let request = if body.iter().all(u8::is_ascii_whitespace) {
             ShutdownRequest::default()
         } else {
             encoding::from_json::<ShutdownRequest>(body)?
         };
-        Ok(request.host_id.is_empty() || request.host_id == self.host_id)
+        Ok(!self.host_id.is_empty() && request.host_id == self.host_id)
     }
 
     /// The provider behind this dispatcher.
@@ -195,7 +212,9 @@ impl Dispatcher {
 
 impl Handler for Dispatcher {
     /// Runs an admitted invocation: it must be for this provider and from a linked actor.
+    /// The provider runs it with [`crate::invocation_deadline`] set.
     async fn handle(&self, inv: Invocation) -> Result<Vec<u8>, InvocationError> {
+        let deadline = Instant::now() + self.deadline_after;
         if inv.target.public_key != self.provider_key {
             return Err(InvocationError::unknown_target(format!(
                 "invocation targets provider {} but reached provider {}; check the lattice prefix and link definitions of the calling host",
@@ -213,10 +232,13 @@ impl Handler for Dispatcher {
             actor_id,
             link_name: self.link_name.clone(),
         };
-        self.provider
-            .handle_invocation(&ctx, &inv.operation, inv.msg)
-            .await
-            .map_err(|e| e.to_invocation_error(self.provider.contract_id()))
+        super::with_invocation_deadline(
+            deadline,
+            self.provider
+                .handle_invocation(&ctx, &inv.operation, inv.msg),
+        )
+        .await
+        .map_err(|e| e.to_invocation_error(self.provider.contract_id()))
     }
 }
 
@@ -266,6 +288,15 @@ mod tests {
         ) -> Result<Vec<u8>, ProviderError> {
             match operation {
                 "Fail" => Err(ProviderError::Backend("backend down".into())),
+                // Milliseconds left until the invocation's deadline, or `none`.
+                "Deadline" => Ok(match crate::invocation_deadline() {
+                    Some(d) => d
+                        .saturating_duration_since(std::time::Instant::now())
+                        .as_millis()
+                        .to_string()
+                        .into_bytes(),
+                    None => b"none".to_vec(),
+                }),
                 _ => Ok([ctx.actor_id.as_bytes(), b":", &payload].concat()),
             }
         }
@@ -447,14 +478,66 @@ mod tests {
         assert!(!d.is_linked(ACTOR));
     }
 
+    #[tokio::test]
+    async fn an_invocation_runs_with_its_callers_deadline() {
+        let provider = Arc::new(Recorder::default());
+        let host = HostData {
+            default_rpc_timeout_ms: Some(1000),
+            ..host_data(vec![])
+        };
+        let d = Dispatcher::new(provider, &host);
+        assert_eq!(d.put_link(link(ACTOR, &[])).await, LinkPut::Added);
+        let inv = invocation("Deadline", b"");
+        let left = d
+            .invoke(&inv.to_msgpack().unwrap())
+            .await
+            .into_result()
+            .unwrap();
+        let left: u64 = String::from_utf8(left).unwrap().parse().unwrap();
+        // The host's 1 s less a tenth for the way back, counted from when it was taken.
+        assert!(left <= 900, "{left} ms left");
+        assert!(left > 0, "the deadline passed before the provider ran");
+        // Outside an invocation there is none.
+        assert_eq!(crate::invocation_deadline(), None);
+    }
+
     #[test]
-    fn shutdown_applies_to_own_host_or_anyone() {
+    fn the_deadline_allows_a_tenth_of_the_timeout_for_the_way_back_at_most_250_ms() {
+        use super::super::deadline_after;
+        assert_eq!(
+            deadline_after(Duration::from_secs(2)),
+            Duration::from_millis(1800)
+        );
+        assert_eq!(
+            deadline_after(Duration::from_secs(15)),
+            Duration::from_millis(14_750)
+        );
+        assert_eq!(
+            deadline_after(Duration::from_millis(100)),
+            Duration::from_millis(90)
+        );
+        assert_eq!(deadline_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn shutdown_applies_only_to_the_host_that_started_the_provider() {
         let d = Dispatcher::new(Arc::new(Recorder::default()), &host_data(vec![]));
         assert!(d.shutdown_applies(br#"{"host_id":"NHOST"}"#).unwrap());
-        assert!(d.shutdown_applies(br#"{"host_id":""}"#).unwrap());
-        assert!(d.shutdown_applies(b"{}").unwrap());
-        assert!(d.shutdown_applies(b"").unwrap());
         assert!(!d.shutdown_applies(br#"{"host_id":"NOTHER"}"#).unwrap());
+        assert!(!d.shutdown_applies(br#"{"host_id":""}"#).unwrap());
+        assert!(!d.shutdown_applies(b"{}").unwrap());
+        assert!(!d.shutdown_applies(b"").unwrap());
+        assert!(!d.shutdown_applies(b"  \n").unwrap());
+        assert!(!d.shutdown_applies(br#"{"host_id":"nhost"}"#).unwrap());
         assert!(d.shutdown_applies(b"\x00garbage").is_err());
+
+        // A provider started without a host id (by hand) obeys no shutdown request at all.
+        let orphan = HostData {
+            host_id: String::new(),
+            ..host_data(vec![])
+        };
+        let d = Dispatcher::new(Arc::new(Recorder::default()), &orphan);
+        assert!(!d.shutdown_applies(br#"{"host_id":""}"#).unwrap());
+        assert!(!d.shutdown_applies(b"").unwrap());
     }
 }

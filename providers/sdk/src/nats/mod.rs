@@ -10,7 +10,7 @@
 //! | the subject itself, queue group `rpc` | Invocation → InvocationResponse |
 //! | `.linkdefs.put` / `.linkdefs.del` | msgpack LinkDefinition, applied in order |
 //! | `.health` | → msgpack HealthCheckResponse |
-//! | `.shutdown` | JSON `{host_id}` → `shutting down`, then a clean exit |
+//! | `.shutdown` | JSON `{host_id}` naming the provider's own host → `shutting down`, then a clean exit; any other body is refused with a warning |
 //!
 //! A provider binary's `main` is then one call (see `providers/httpserver/src/bin`):
 //!
@@ -41,6 +41,31 @@ use tracing::{debug, error, info, warn};
 
 pub use caller::{DEFAULT_RPC_TIMEOUT, NatsActorCaller};
 use dispatch::Dispatcher;
+
+tokio::task_local! {
+    /// The deadline of the invocation the current task handles ([`crate::invocation_deadline`]).
+    static DEADLINE: std::time::Instant;
+}
+
+/// The current task's invocation deadline, if it runs an invocation for the runner.
+pub(crate) fn current_deadline() -> Option<std::time::Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Runs `f` with `deadline` as its [`crate::invocation_deadline`], as the runner runs each
+/// invocation; for embedders that deliver invocations to a provider themselves (and tests).
+pub async fn with_invocation_deadline<F: std::future::Future>(
+    deadline: std::time::Instant,
+    f: F,
+) -> F::Output {
+    DEADLINE.scope(deadline, f).await
+}
+
+/// How long after taking an invocation its caller is taken to have given up: `timeout`
+/// (the caller's RPC timeout) less the [`crate::DEADLINE_ALLOWANCE`] (a tenth of it at most).
+pub fn deadline_after(timeout: Duration) -> Duration {
+    timeout.saturating_sub((timeout / 10).min(crate::DEADLINE_ALLOWANCE))
+}
 
 use crate::{ActorCaller, Provider, ProviderContext, ProviderError};
 
@@ -450,17 +475,22 @@ async fn answer_health(dispatcher: &Dispatcher, client: &Client, msg: Message) {
     }
 }
 
-/// Replies `shutting down` to a shutdown request for this instance and returns true;
-/// requests for another host, or that cannot be read, are logged and ignored.
+/// Replies `shutting down` to a shutdown request from the host that started this
+/// instance and returns true; any other request (another host's, one naming no host, one
+/// that cannot be read) is refused with a warning, unanswered, and the provider serves on.
 async fn accept_shutdown(dispatcher: &Dispatcher, client: &Client, msg: Message) -> bool {
     match dispatcher.shutdown_applies(&msg.payload) {
         Ok(true) => {}
         Ok(false) => {
-            debug!("shutdown request for another host ignored");
+            warn!(
+                subject = %msg.subject,
+                body = %String::from_utf8_lossy(&msg.payload[..msg.payload.len().min(256)]),
+                "refused a shutdown request that does not name this provider's host; serving on"
+            );
             return false;
         }
         Err(e) => {
-            warn!(error = %e, "unreadable shutdown request ignored");
+            warn!(subject = %msg.subject, error = %e, "refused an unreadable shutdown request; serving on");
             return false;
         }
     }
