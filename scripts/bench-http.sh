@@ -5,7 +5,7 @@
 # vs axum → async-nats request → a native responder. Ours and the baseline alternate in
 # one run; the bench prints each run, a summary and the `ours / baseline / ratio` lines.
 #
-# Usage: scripts/bench-http.sh [standalone|lattice]
+# Usage: scripts/bench-http.sh [standalone|lattice|lattice-signed|lattice-unsigned]
 # Env:   NIMBUS_BENCH_SECS (per wrk run, default 3), NIMBUS_BENCH_ROUNDS (default 2),
 #        NIMBUS_BENCH_CONNECTIONS (default 1,16,64), NIMBUS_BENCH_INSTANCES (kvcounter instances, default 4).
 #

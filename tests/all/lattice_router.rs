@@ -368,3 +368,28 @@ async fn a_local_call_honours_the_callers_timeout_within_the_actors_deadline() {
     );
     host.stop().await.unwrap();
 }
+
+/// Two starts of one actor at the same moment make one running actor that holds the
+/// instances of both: the registry takes the first, and the second adds to it instead of
+/// replacing it (which lost the first start's instances and subscription).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_starts_of_one_actor_make_one_running_actor() {
+    let host = builder(&cluster_seed()).build().await.unwrap();
+    let actor = echo_actor(None, None);
+    let (first, second) = tokio::join!(
+        host.start_actor(actor.bytes.clone(), 1),
+        host.start_actor(actor.bytes.clone(), 2)
+    );
+    assert_eq!(first.unwrap(), actor.id);
+    assert_eq!(second.unwrap(), actor.id);
+    let inventory = host.inventory();
+    assert_eq!(inventory.actors.len(), 1, "{:?}", inventory.actors);
+    assert_eq!(inventory.actors[0].instances.len(), 3);
+    assert_eq!(
+        host.call_actor(&actor.id, "Echo", b"one actor".to_vec())
+            .await
+            .unwrap(),
+        b"one actor"
+    );
+    host.stop().await.unwrap();
+}

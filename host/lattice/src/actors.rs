@@ -4,7 +4,7 @@
 //! those emits.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_core::claims::{Actor as ActorMeta, Token, format_unix_time};
@@ -15,10 +15,11 @@ use nimbus_core::events::{
 use nimbus_core::wire::new_uuid;
 use nimbus_runtime::{Actor, ActorOptions};
 
-use crate::error::{HostError, InvocationError, call_error};
+use crate::error::HostError;
 use crate::inner::HostInner;
+use crate::registry::{ActorState, RunningActor};
 use crate::router::ActorHostCalls;
-use crate::rpc::{Serving, serve};
+use crate::rpc::serve;
 use crate::store::{ClaimsRecord, StoreChange};
 
 mod object_store;
@@ -104,83 +105,6 @@ impl ActorSource {
     }
 }
 
-/// One actor running on this host.
-pub(crate) struct RunningActor {
-    pub id: String,
-    state: RwLock<ActorState>,
-    serving: Mutex<Option<Serving>>,
-}
-
-struct ActorState {
-    actor: Actor,
-    bytes: Arc<[u8]>,
-    image_ref: String,
-    instances: Vec<ActorInstance>,
-    /// The pool's ceiling given at start (`None`: the runtime's default), kept across
-    /// scale and update, which reload the module.
-    max_instances: Option<u16>,
-}
-
-impl RunningActor {
-    /// The loaded module now serving calls (swapped by scale and update).
-    pub fn current(&self) -> Actor {
-        self.state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .actor
-            .clone()
-    }
-
-    /// Runs one call within the caller's `timeout`, and never longer than the actor's own
-    /// deadline (so a caller with a long timeout cannot let a looping guest run on). The
-    /// guest runs on a fiber polled by this task, so a short call costs no thread
-    /// hand-off and the actor's host calls are awaited, not blocked on.
-    pub async fn call_async(
-        &self,
-        operation: &str,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, InvocationError> {
-        let actor = self.current();
-        let timeout = timeout.min(actor.call_timeout());
-        actor
-            .call_with_timeout(operation, &payload, timeout)
-            .await
-            .map_err(call_error)
-    }
-
-    pub fn instances(&self) -> Vec<ActorInstance> {
-        self.read().instances.clone()
-    }
-
-    pub fn image_ref(&self) -> String {
-        self.read().image_ref.clone()
-    }
-
-    pub fn claims(&self) -> Option<Token<ActorMeta>> {
-        self.read().actor.claims().cloned()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, ActorState> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ActorState> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn stop_serving(&self) {
-        let serving = self
-            .serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(serving) = serving {
-            serving.stop(STOP_GRACE).await;
-        }
-    }
-}
-
 /// The claims summary carried by actor events.
 pub(crate) fn claims_summary(token: Option<&Token<ActorMeta>>) -> ActorClaimsSummary {
     let Some(token) = token else {
@@ -221,7 +145,7 @@ impl HostInner {
             min_instances: min,
             max_instances: max.max(min),
             host_calls: Arc::new(ActorHostCalls {
-                host: self.weak.clone(),
+                router: Arc::downgrade(&self.router),
             }),
             allow_unsigned: self.config.allow_unsigned,
             ..ActorOptions::default()
@@ -273,14 +197,11 @@ impl HostInner {
         let count = count.max(1);
         let actor = self.load(bytes.clone(), count, max_instances).await?;
         let id = actor.id().to_string();
-        if let Some(existing) = self.local_actor(&id) {
-            if max_instances.is_some() {
-                existing.write().max_instances = max_instances;
-            }
-            let total = existing.read().instances.len() as u16;
-            self.scale_running(&existing, total.saturating_add(count), &annotations)
-                .await?;
-            return Ok(id);
+        if let Some(existing) = self.registry.actor(&id) {
+            return self
+                .add_to_running(&existing, count, max_instances, &annotations)
+                .await
+                .map(|()| id);
         }
         let claims = actor.claims().cloned();
         if let Some(token) = &claims {
@@ -296,34 +217,29 @@ impl HostInner {
             .and_then(|t| t.claims.wascap.rev)
             .unwrap_or(0);
         let instances = new_instances(count, &annotations, revision);
-        let running = Arc::new(RunningActor {
-            id: id.clone(),
-            state: RwLock::new(ActorState {
+        let running = Arc::new(RunningActor::new(
+            id.clone(),
+            ActorState {
                 actor,
                 bytes,
                 image_ref: image_ref.clone(),
                 instances: instances.clone(),
                 max_instances,
-            }),
-            serving: Mutex::new(None),
-        });
-        self.actors
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), running.clone());
+            },
+        ));
+        if let Err(existing) = self.registry.add_actor(running.clone()) {
+            // Another start of the same actor got here first (between the check above
+            // and now): this one adds its instances to that one.
+            return self
+                .add_to_running(&existing, count, max_instances, &annotations)
+                .await
+                .map(|()| id);
+        }
         let subject = self.subjects.rpc_actor(&id);
         match serve(self, subject.clone(), subject).await {
-            Ok(serving) => {
-                *running
-                    .serving
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = serving
-            }
+            Ok(serving) => running.set_serving(serving),
             Err(e) => {
-                self.actors
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&id);
+                self.registry.remove_actor(&id);
                 return Err(e);
             }
         }
@@ -393,6 +309,23 @@ impl HostInner {
             .await;
     }
 
+    /// Adds `count` instances to an actor that runs here already and, when given, sets
+    /// its pool's new ceiling.
+    async fn add_to_running(
+        self: &Arc<Self>,
+        running: &Arc<RunningActor>,
+        count: u16,
+        max_instances: Option<u16>,
+        annotations: &StringMap,
+    ) -> Result<(), HostError> {
+        if max_instances.is_some() {
+            running.write().max_instances = max_instances;
+        }
+        let total = running.read().instances.len() as u16;
+        self.scale_running(running, total.saturating_add(count), annotations)
+            .await
+    }
+
     /// Sets the number of instances of a running actor (at least 1).
     async fn scale_running(
         self: &Arc<Self>,
@@ -456,7 +389,8 @@ impl HostInner {
     /// Stops `count` instances of an actor; 0 or at least all of them stops the actor.
     pub async fn stop_actor(self: &Arc<Self>, id: &str, count: u16) -> Result<(), HostError> {
         let running = self
-            .local_actor(id)
+            .registry
+            .actor(id)
             .ok_or_else(|| HostError::NotRunning(format!("actor {id}")))?;
         let current = running.read().instances.len();
         if count > 0 && usize::from(count) < current {
@@ -469,11 +403,8 @@ impl HostInner {
                 .await;
         }
         // Drain first: requests already taken finish while the actor is still here.
-        running.stop_serving().await;
-        self.actors
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+        running.stop_serving(STOP_GRACE).await;
+        self.registry.remove_actor(id);
         let stopped = running.instances();
         tracing::info!(actor = %id, "actor stopped");
         self.publish_stopped(id, &stopped, 0, &StringMap::new())
@@ -489,7 +420,7 @@ impl HostInner {
         source: Option<ActorSource>,
         annotations: StringMap,
     ) -> Result<(), HostError> {
-        match self.local_actor(id) {
+        match self.registry.actor(id) {
             Some(_) if count == 0 => self.stop_actor(id, 0).await,
             Some(running) => self.scale_running(&running, count, &annotations).await,
             None if count == 0 => Ok(()),
@@ -515,7 +446,8 @@ impl HostInner {
         source: ActorSource,
     ) -> Result<(), HostError> {
         let running = self
-            .local_actor(id)
+            .registry
+            .actor(id)
             .ok_or_else(|| HostError::NotRunning(format!("actor {id}")))?;
         let image_ref = source.image_ref();
         let bytes: Arc<[u8]> = self.read_source(source).await?.into();

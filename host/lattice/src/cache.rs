@@ -5,9 +5,10 @@
 //! late (the echo of the host's own write) never undoes a newer one.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use nimbus_core::link::{LinkDefinition, link_id};
+use arc_swap::ArcSwap;
+use nimbus_core::link::LinkDefinition;
 
 use crate::store::{ClaimsRecord, Snapshot, StoreChange};
 
@@ -30,9 +31,81 @@ struct State {
 }
 
 /// The cache. All methods take `&self`; reads are concurrent.
+///
+/// The lookups made on every call (route, grant, alias) read a [`RouteView`] that is
+/// rebuilt after each change and swapped in atomically: an atomic load and a few hash
+/// probes on `&str` keys, no lock, no hashing of a link id, no clone of a link's values.
+/// Changes are rare (a link put, an actor started), so rebuilding costs nothing that
+/// matters.
 #[derive(Default)]
 pub(crate) struct LatticeCache {
     state: RwLock<State>,
+    view: ArcSwap<RouteView>,
+}
+
+/// One link as the router needs it.
+struct Route {
+    contract_id: String,
+    link_name: String,
+    provider_id: Arc<str>,
+}
+
+/// What an actor's claims allow.
+enum Grants {
+    /// Capabilities not declared (0.x claims without `caps`): the link is the grant.
+    All,
+    /// The declared contracts.
+    Only(Vec<String>),
+}
+
+/// The read side of the cache for the invocation path.
+#[derive(Default)]
+struct RouteView {
+    /// Per actor, its links; an actor has a handful, so a scan beats a second map.
+    routes: HashMap<String, Vec<Route>>,
+    grants: HashMap<String, Grants>,
+    aliases: HashMap<String, String>,
+}
+
+impl RouteView {
+    fn of(state: &State) -> Self {
+        let mut routes: HashMap<String, Vec<Route>> = HashMap::new();
+        for (link, _) in state.links.values() {
+            routes
+                .entry(link.actor_id.clone())
+                .or_default()
+                .push(Route {
+                    contract_id: link.contract_id.clone(),
+                    link_name: link.link_name.clone(),
+                    provider_id: link.provider_id.as_str().into(),
+                });
+        }
+        let grants = state
+            .claims
+            .iter()
+            .map(|(pk, (record, _))| {
+                let grants = if record.caps_declared {
+                    Grants::Only(
+                        record
+                            .stored
+                            .caps
+                            .split(',')
+                            .map(|c| c.trim().to_string())
+                            .filter(|c| !c.is_empty())
+                            .collect(),
+                    )
+                } else {
+                    Grants::All
+                };
+                (pk.clone(), grants)
+            })
+            .collect();
+        Self {
+            routes,
+            grants,
+            aliases: state.aliases.clone(),
+        }
+    }
 }
 
 fn newer(revision: u64, known: Option<u64>) -> bool {
@@ -137,9 +210,18 @@ impl LatticeCache {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Publishes the read view of `state` (called with the write lock held, so views are
+    /// swapped in the order of the changes).
+    fn publish(&self, state: &State) {
+        self.view.store(Arc::new(RouteView::of(state)));
+    }
+
     /// Applies one change; returns what a notification should report.
     pub fn apply(&self, change: StoreChange) -> Option<CacheEvent> {
-        self.write().apply(change)
+        let mut state = self.write();
+        let event = state.apply(change);
+        self.publish(&state);
+        event
     }
 
     /// Makes the cache equal to `snapshot` (except for entries newer than it), returning
@@ -188,18 +270,36 @@ impl LatticeCache {
                 revision: 0,
             });
         }
+        self.publish(&state);
         events
     }
 
     /// The link of (actor, contract, link name), if any.
+    #[cfg(test)]
     pub fn link(
         &self,
         actor_id: &str,
         contract_id: &str,
         link_name: &str,
     ) -> Option<LinkDefinition> {
-        let id = link_id(actor_id, contract_id, link_name);
+        let id = nimbus_core::link::link_id(actor_id, contract_id, link_name);
         self.read().links.get(&id).map(|(l, _)| l.clone())
+    }
+
+    /// The provider that (actor, contract, link name) is linked to: the router's lookup.
+    pub fn provider_for(
+        &self,
+        actor_id: &str,
+        contract_id: &str,
+        link_name: &str,
+    ) -> Option<Arc<str>> {
+        self.view
+            .load()
+            .routes
+            .get(actor_id)?
+            .iter()
+            .find(|r| r.contract_id == contract_id && r.link_name == link_name)
+            .map(|r| r.provider_id.clone())
     }
 
     /// Every link.
@@ -221,10 +321,10 @@ impl LatticeCache {
 
     /// Whether `actor_id`'s claims grant `contract_id`; `None` when its claims are unknown.
     pub fn grants(&self, actor_id: &str, contract_id: &str) -> Option<bool> {
-        self.read()
-            .claims
-            .get(actor_id)
-            .map(|(c, _)| c.grants(contract_id))
+        self.view.load().grants.get(actor_id).map(|g| match g {
+            Grants::All => true,
+            Grants::Only(contracts) => contracts.iter().any(|c| c == contract_id),
+        })
     }
 
     /// Every claims record.
@@ -241,7 +341,7 @@ impl LatticeCache {
 
     /// The actor that has `alias` as its call alias.
     pub fn actor_for_alias(&self, alias: &str) -> Option<String> {
-        self.read().aliases.get(alias).cloned()
+        self.view.load().aliases.get(alias).cloned()
     }
 }
 

@@ -23,6 +23,15 @@ pub struct NatsConfig {
     pub credentials_file: Option<PathBuf>,
     /// An nkey user seed (`SU...`) for nkey auth.
     pub nkey_seed: Option<String>,
+    /// The `.creds` file handed to the provider processes this host starts (host data
+    /// `lattice_rpc_user_jwt` / `lattice_rpc_user_seed`), so they connect with provider
+    /// permissions rather than the host's. `None`: they get the host's own credentials
+    /// (`credentials_file` or `nkey_seed`), as 0.x hosts do.
+    pub provider_credentials_file: Option<PathBuf>,
+    /// A directory of per-provider credentials, `{provider public key}.creds`: a provider
+    /// with a file there gets it instead of `provider_credentials_file` (credentials
+    /// scoped to that provider's own subjects).
+    pub provider_credentials_dir: Option<PathBuf>,
     /// TLS settings; `None` means plain TCP unless the server demands TLS.
     pub tls: Option<TlsConfig>,
     /// Connection name shown by the server (`nats server report connections`).
@@ -51,6 +60,52 @@ impl NatsConfig {
             urls: urls.into_iter().map(Into::into).collect(),
             ..Self::default()
         }
+    }
+}
+
+/// User credentials read from a `.creds` file: the user JWT and the nkey seed.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct UserCredentials {
+    /// The user JWT.
+    pub(crate) jwt: String,
+    /// The user's nkey seed (`SU...`).
+    pub(crate) seed: String,
+}
+
+impl std::fmt::Debug for UserCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The seed is a secret: never in logs.
+        f.debug_struct("UserCredentials")
+            .field("jwt", &self.jwt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserCredentials {
+    /// Parses the text of a `.creds` file (the layout `nsc` and `wash lattice init`
+    /// write: a `BEGIN NATS USER JWT` block, then a `BEGIN USER NKEY SEED` block).
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let block = |marker: &str| {
+            text.lines()
+                .skip_while(|l| !(l.contains("BEGIN") && l.contains(marker)))
+                .nth(1)
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && !v.starts_with("---"))
+                .map(String::from)
+        };
+        let jwt = block("JWT").ok_or("no `BEGIN NATS USER JWT` block")?;
+        let seed = block("SEED").ok_or("no `BEGIN USER NKEY SEED` block")?;
+        if !seed.starts_with("SU") {
+            return Err("the seed block does not hold a user seed (SU...)".into());
+        }
+        Ok(Self { jwt, seed })
+    }
+
+    /// Reads and parses a `.creds` file.
+    pub(crate) fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{} is not a .creds file: {e}", path.display()))
     }
 }
 
@@ -131,4 +186,32 @@ pub(crate) fn host_labels(extra: &BTreeMap<String, String>) -> BTreeMap<String, 
     }
     labels.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn creds_files_parse_into_jwt_and_seed() {
+        let text = "-----BEGIN NATS USER JWT-----\neyJ0.eyJ1.sig\n------END NATS USER JWT------\n\n\
+                    ***\nNKEY Seed printed below\n\n-----BEGIN USER NKEY SEED-----\n\
+                    SUAIO3FHUX5PNV2LQIIP7TZ3N4L7TX3W53MQGEIVYFIGA635OZCKEYHFLM\n------END USER NKEY SEED------\n";
+        let creds = UserCredentials::parse(text).unwrap();
+        assert_eq!(creds.jwt, "eyJ0.eyJ1.sig");
+        assert!(creds.seed.starts_with("SUAIO3"));
+        assert!(
+            !format!("{creds:?}").contains("SUAIO3"),
+            "the seed leaked into Debug"
+        );
+        assert!(UserCredentials::parse("garbage").is_err());
+        let no_seed =
+            "-----BEGIN NATS USER JWT-----\neyJ0.eyJ1.sig\n------END NATS USER JWT------\n";
+        assert!(
+            UserCredentials::parse(no_seed)
+                .unwrap_err()
+                .contains("SEED")
+        );
+    }
 }

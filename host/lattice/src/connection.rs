@@ -1,7 +1,7 @@
-//! Opening the NATS connection: authentication (credentials file, nkey seed), TLS, the
-//! server list and endless reconnection. async-nats resubscribes every subscription after
-//! a reconnect, so the host's RPC and control subscriptions survive a server restart or a
-//! move to another cluster member.
+//! Opening the NATS connection: authentication (credentials file, nkey seed; a refusal
+//! says which credentials to give), TLS, the server list and endless reconnection.
+//! async-nats resubscribes every subscription after a reconnect, so the host's RPC and
+//! control subscriptions survive a server restart or a move to another cluster member.
 
 use std::time::Duration;
 
@@ -84,8 +84,20 @@ pub(crate) async fn connect(
                 }
             }
         });
-    options
-        .connect(addrs)
-        .await
-        .map_err(|e| connect_error(e.to_string()))
+    let authenticated = config.credentials_file.is_some() || config.nkey_seed.is_some();
+    options.connect(addrs).await.map_err(|e| {
+        let reason = e.to_string();
+        if !reason.to_ascii_lowercase().contains("authorization violation") {
+            return connect_error(reason);
+        }
+        connect_error(if authenticated {
+            format!(
+                "{reason}: the server refused these credentials; give the host credentials of this server's lattice (`wash lattice init` writes host.creds)"
+            )
+        } else {
+            format!(
+                "{reason}: the server requires credentials; give a .creds file of a host (`wash lattice init` writes host.creds)"
+            )
+        })
+    })
 }

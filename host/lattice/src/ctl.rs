@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use crate::actors::ActorSource;
 use crate::error::HostError;
 use crate::inner::HostInner;
-use crate::providers::Registration;
+use crate::registry::Registration;
 
 /// Subscribes to the control subjects and serves them until the host stops.
 pub(crate) async fn start(host: &Arc<HostInner>) -> Result<(), HostError> {
@@ -184,7 +184,7 @@ async fn dispatch(host: &Arc<HostInner>, subject: CtlSubject, body: &[u8]) -> Op
             match parse::<ProviderAuctionRequest>("auction.provider", body) {
                 Ok(r) => {
                     let running = registered_id(host, &r.provider_ref)
-                        .is_some_and(|id| host.local_provider(&id, &r.link_name).is_some());
+                        .is_some_and(|id| host.registry.provider(&id, &r.link_name).is_some());
                     if running || !satisfies(&host.labels, &r.constraints) {
                         return None;
                     }
@@ -219,13 +219,8 @@ fn satisfies(labels: &StringMap, constraints: &StringMap) -> bool {
 
 fn registered_id(host: &HostInner, provider_ref: &str) -> Option<String> {
     host.registry
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(provider_ref)
-        .map(|r| match r {
-            Registration::InProcess { provider_id, .. }
-            | Registration::Process { provider_id, .. } => provider_id.clone(),
-        })
+        .registration(provider_ref)
+        .map(|r| r.provider_id().to_string())
 }
 
 /// Runs `work` in the background (the ack is already on its way).
@@ -252,7 +247,7 @@ async fn command_reply(host: &Arc<HostInner>, command: CtlCommand, body: &[u8]) 
                 Ok(cmd) => cmd,
                 Err(reply) => return reply,
             };
-            if host.local_actor(&cmd.actor_ref).is_none() {
+            if host.registry.actor(&cmd.actor_ref).is_none() {
                 return ack_failed(format!(
                     "actor {} is not running on host {} (stop commands take the actor's public key)",
                     cmd.actor_ref, host.id
@@ -278,7 +273,7 @@ async fn command_reply(host: &Arc<HostInner>, command: CtlCommand, body: &[u8]) 
                 Err(reply) => return reply,
             };
             let source = (!cmd.actor_ref.is_empty()).then(|| ActorSource::from_ref(&cmd.actor_ref));
-            if host.local_actor(&cmd.actor_id).is_none() && cmd.count > 0 && source.is_none() {
+            if host.registry.actor(&cmd.actor_id).is_none() && cmd.count > 0 && source.is_none() {
                 return ack_failed(HostError::NoActorRef(cmd.actor_id));
             }
             background(host, move |host| async move {
@@ -326,7 +321,8 @@ async fn command_reply(host: &Arc<HostInner>, command: CtlCommand, body: &[u8]) 
                 ));
             }
             if host
-                .local_provider(&cmd.provider_ref, &cmd.link_name)
+                .registry
+                .provider(&cmd.provider_ref, &cmd.link_name)
                 .is_none()
             {
                 return ack_failed(format!(
@@ -401,12 +397,7 @@ fn launch_provider(host: &Arc<HostInner>, body: &[u8]) -> Vec<u8> {
         Ok(cmd) => cmd,
         Err(reply) => return reply,
     };
-    let registration = host
-        .registry
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&cmd.provider_ref)
-        .cloned();
+    let registration = host.registry.registration(&cmd.provider_ref);
     let Some(registration) = registration else {
         let hint = if Path::new(cmd.provider_ref.trim_start_matches("file://")).is_file() {
             " (an executable must be registered with its provider key and contract id)"
@@ -423,7 +414,11 @@ fn launch_provider(host: &Arc<HostInner>, body: &[u8]) -> Vec<u8> {
             provider_id.clone()
         }
     };
-    if host.local_provider(&provider_id, &cmd.link_name).is_some() {
+    if host
+        .registry
+        .provider(&provider_id, &cmd.link_name)
+        .is_some()
+    {
         return ack_failed(HostError::ProviderAlreadyRunning {
             provider_id,
             link_name: cmd.link_name,

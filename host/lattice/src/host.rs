@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -24,8 +24,10 @@ use crate::config::{HostConfig, NatsConfig, host_labels};
 use crate::error::{HostError, InvocationError};
 use crate::events::EventPublisher;
 use crate::inner::HostInner;
-use crate::providers::{ProcessLauncher, ProviderFactory, ProviderStart, Registration};
-use crate::router::Target;
+use crate::launch::ProcessLauncher;
+use crate::providers::ProviderStart;
+use crate::registry::{ProviderFactory, Registration, Registry};
+use crate::router::{Router, RouterConfig, Target};
 use crate::store::{JetStreamStore, LatticeStore, MemoryStore};
 
 /// Configures a [`Host`]. Without [`HostBuilder::nats`] the host is standalone: links
@@ -235,6 +237,19 @@ impl HostBuilder {
             receiver: format!("host {id} of lattice `{}`", config.lattice),
             lattice: config.lattice.clone(),
         };
+        let registry = Arc::new(Registry::new(self.registry));
+        let cache = Arc::new(LatticeCache::default());
+        let router = Arc::new(Router::new(
+            RouterConfig {
+                host_id: id.clone(),
+                allow_unsigned: config.allow_unsigned,
+                max_payload: config.max_payload,
+                rpc_timeout: config.rpc_timeout,
+            },
+            registry.clone(),
+            cache.clone(),
+            rpc,
+        ));
         let inner = Arc::new_cyclic(|weak| HostInner {
             id,
             cluster_key,
@@ -247,15 +262,13 @@ impl HostBuilder {
             runtime,
             rt,
             nats,
-            rpc,
+            router,
             rpc_limits,
             store: store.clone(),
-            cache: LatticeCache::default(),
+            cache,
             link_updates: tokio::sync::Mutex::new(()),
             events,
-            actors: RwLock::default(),
-            providers: RwLock::default(),
-            registry: RwLock::new(self.registry),
+            registry,
             launcher: self
                 .launcher
                 .unwrap_or_else(crate::supervision::default_launcher),
@@ -307,9 +320,15 @@ async fn heartbeat(host: std::sync::Weak<HostInner>) {
     }
 }
 
+/// Contracts whose providers bring requests into actors (rather than serve actors'
+/// calls): they stop first when a host stops, so no request arrives for an actor that is
+/// already gone.
+const INGRESS_CONTRACTS: &[&str] = &["wasmcloud:httpserver", "wasmcloud:messaging"];
+
 impl HostInner {
-    /// Stops everything: control interface first, then actors and providers (each
-    /// finishing the requests it took, within `grace`), then the connection is drained.
+    /// Stops everything: control interface first, then ingress providers, actors and
+    /// the other providers, in that order (each finishing the requests it took, within
+    /// `grace`), then the connection is drained.
     pub(crate) async fn shutdown(self: &Arc<Self>, grace: Duration) {
         if self.stopping.swap(true, Ordering::AcqRel) {
             let mut stopped = self.stopped.subscribe();
@@ -321,14 +340,29 @@ impl HostInner {
         for task in tasks {
             task.abort();
         }
+        // Entry points close first (an HTTP listener stops taking requests and finishes
+        // the ones it took, whose actors and back ends still run), then the actors
+        // (finishing what they took), then the providers they call.
         let work = async {
+            let (ingress, others): (Vec<_>, Vec<_>) = self
+                .registry
+                .providers()
+                .into_iter()
+                .partition(|p| INGRESS_CONTRACTS.contains(&p.contract_id.as_str()));
             join_all(
-                self.all_actors()
+                ingress
+                    .iter()
+                    .map(|p| self.stop_provider(&p.provider_id, &p.link_name)),
+            )
+            .await;
+            join_all(
+                self.registry
+                    .actors()
                     .into_iter()
                     .map(|a| async move { self.stop_actor(&a.id, 0).await }),
             )
             .await;
-            for p in self.all_providers() {
+            for p in others {
                 let _ = self.stop_provider(&p.provider_id, &p.link_name).await;
             }
         };
@@ -500,10 +534,7 @@ impl Host {
         let registration = self
             .inner
             .registry
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(provider_ref)
-            .cloned()
+            .registration(provider_ref)
             .ok_or_else(|| HostError::UnknownProvider(provider_ref.to_string()))?;
         self.inner
             .launch_registered(
@@ -567,8 +598,9 @@ impl Host {
         payload: impl Into<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Vec<u8>, InvocationError> {
-        let id = self.inner.resolve_actor(actor);
+        let id = self.inner.router.resolve_actor(actor);
         self.inner
+            .router
             .invoke(
                 WasmCloudEntity::actor(id.clone()),
                 Target::Actor(id),

@@ -1,10 +1,11 @@
-//! The state one host shares between its public handle, its background tasks, the host
-//! calls of its actors and the actor callers of its providers. Behaviour lives in the
-//! modules named after each job (`router`, `rpc`, `actors`, `providers`, `links`, `ctl`).
+//! The state one host shares between its public handle, its background tasks and its
+//! control handlers. What runs here is owned by the [`Registry`], and every call goes
+//! through the [`Router`]; lifecycle behaviour lives in the modules named after each job
+//! (`actors`, `providers`, `links`, `ctl`), which depend on this one, never the reverse.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
 use nimbus_core::ctl::RegistryCredentialMap;
@@ -13,15 +14,13 @@ use nimbus_core::subjects::Subjects;
 use nimbus_runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use crate::actors::RunningActor;
 use crate::cache::LatticeCache;
 use crate::config::HostConfig;
 use crate::events::EventPublisher;
-use crate::providers::{ProcessLauncher, Registration, RunningProvider};
+use crate::launch::ProcessLauncher;
+use crate::registry::Registry;
+use crate::router::Router;
 use crate::store::LatticeStore;
-
-/// Key of a running provider: (provider public key, link name).
-pub(crate) type ProviderKey = (String, String);
 
 pub(crate) struct HostInner {
     pub id: String,
@@ -35,21 +34,20 @@ pub(crate) struct HostInner {
     pub runtime: Runtime,
     pub rt: tokio::runtime::Handle,
     pub nats: Option<async_nats::Client>,
-    /// Sends invocations over NATS (signing them when the lattice signs).
-    pub rpc: Option<nimbus_rpc::RpcClient>,
+    /// The one path of every invocation (local, or over NATS through the RPC client).
+    pub router: Arc<Router>,
     /// What an invocation arriving over NATS must pass before it is delivered here.
     pub rpc_limits: nimbus_rpc::Limits,
     pub store: Arc<dyn LatticeStore>,
-    pub cache: LatticeCache,
+    pub cache: Arc<LatticeCache>,
     /// Held while a link change is applied to the cache and reported (event, in-process
     /// provider, provider processes). The host's own write and the store watch's echo of
     /// it race to apply it; whichever wins, the loser waits here until the winner has
     /// reported it, so `put_link`/`delete_link` return only once the change is in effect.
     pub link_updates: tokio::sync::Mutex<()>,
     pub events: EventPublisher,
-    pub actors: RwLock<HashMap<String, Arc<RunningActor>>>,
-    pub providers: RwLock<HashMap<ProviderKey, Arc<RunningProvider>>>,
-    pub registry: RwLock<HashMap<String, Registration>>,
+    /// What runs here; the router reads it, `actors` and `providers` change it.
+    pub registry: Arc<Registry>,
     pub launcher: Arc<dyn ProcessLauncher>,
     pub registries: Mutex<RegistryCredentialMap>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -59,54 +57,6 @@ pub(crate) struct HostInner {
 }
 
 impl HostInner {
-    /// The running actor with this public key.
-    pub fn local_actor(&self, id: &str) -> Option<Arc<RunningActor>> {
-        self.actors
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned()
-    }
-
-    /// Every running actor.
-    pub fn all_actors(&self) -> Vec<Arc<RunningActor>> {
-        let mut all: Vec<_> = self
-            .actors
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
-    }
-
-    /// The provider running here under (provider id, link name).
-    pub fn local_provider(
-        &self,
-        provider_id: &str,
-        link_name: &str,
-    ) -> Option<Arc<RunningProvider>> {
-        self.providers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(provider_id.to_string(), link_name.to_string()))
-            .cloned()
-    }
-
-    /// Every running provider.
-    pub fn all_providers(&self) -> Vec<Arc<RunningProvider>> {
-        let mut all: Vec<_> = self
-            .providers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by(|a, b| (&a.provider_id, &a.link_name).cmp(&(&b.provider_id, &b.link_name)));
-        all
-    }
-
     /// Whether `stop` has begun.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)

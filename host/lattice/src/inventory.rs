@@ -59,7 +59,8 @@ impl HostInner {
     /// What runs here.
     pub fn inventory(&self) -> HostInventory {
         let actors = self
-            .all_actors()
+            .registry
+            .actors()
             .into_iter()
             .map(|a| ActorDescription {
                 id: a.id.clone(),
@@ -69,7 +70,8 @@ impl HostInner {
             })
             .collect();
         let providers = self
-            .all_providers()
+            .registry
+            .providers()
             .into_iter()
             .map(|p| ProviderDescription {
                 id: p.provider_id.clone(),
@@ -95,12 +97,14 @@ impl HostInner {
     /// The `host_heartbeat` event data.
     pub fn heartbeat(&self) -> HostHeartbeat {
         let actors: BTreeMap<String, u64> = self
-            .all_actors()
+            .registry
+            .actors()
             .into_iter()
             .map(|a| (a.id.clone(), a.instances().len() as u64))
             .collect();
         let providers = self
-            .all_providers()
+            .registry
+            .providers()
             .into_iter()
             .map(|p| HeartbeatProvider {
                 public_key: p.provider_id.clone(),

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,114 +21,20 @@ use nimbus_provider_sdk::{ActorCaller, Provider, ProviderContext, ProviderError}
 use crate::error::{ErrorKind, HostError};
 use crate::events::LinkdefSetFailed;
 use crate::inner::HostInner;
-use crate::router::Target;
-use crate::rpc::{Serving, serve};
+use crate::launch::ProcessLaunch;
+use crate::registry::{ProviderKind, Registration, RunningProvider};
+use crate::router::{Router, Target};
+use crate::rpc::serve;
 
 /// How long a provider process gets to exit after its shutdown request.
 const PROCESS_STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long a new provider process may take to answer its first health check.
 const PROCESS_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Makes a fresh provider value; registered under a `provider_ref` name so that control
-/// commands (`lp`) and manifests can start in-process providers.
-pub type ProviderFactory = Arc<dyn Fn() -> Arc<dyn Provider> + Send + Sync>;
-
-/// A provider registered under a `provider_ref` name, with the public key it runs under
-/// (the key links name).
-#[derive(Clone)]
-pub(crate) enum Registration {
-    /// Built in process by a factory.
-    InProcess {
-        provider_id: String,
-        factory: ProviderFactory,
-    },
-    /// An executable started through the process launcher.
-    Process {
-        provider_id: String,
-        contract_id: String,
-        binary: PathBuf,
-    },
-}
-
-/// What a process launcher needs to start a provider executable.
-#[derive(Clone)]
-pub struct ProcessLaunch {
-    /// The provider executable.
-    pub binary: PathBuf,
-    /// The host data written to its stdin; called again for each restart so that the
-    /// current links are passed.
-    pub host_data: Arc<dyn Fn() -> HostData + Send + Sync>,
-    /// Extra environment variables.
-    pub env: HashMap<String, String>,
-    /// Called once if the process goes down for good on its own (restarts exhausted),
-    /// with the reason, so the host can report the provider stopped.
-    pub on_gave_up: Arc<dyn Fn(String) + Send + Sync>,
-    /// Called each time a replacement process has been started (after a crash), so the
-    /// host can hand it the links put between its host data and its subscriptions: its
-    /// host data carries the links of the moment it was written, and a link put after
-    /// that, while the process is still starting, reaches nobody over NATS.
-    pub on_restarted: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl std::fmt::Debug for ProcessLaunch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessLaunch")
-            .field("binary", &self.binary)
-            .field("env", &self.env)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A started provider process.
-#[async_trait]
-pub trait ProcessHandle: Send + Sync + 'static {
-    /// Asks the provider to shut down, killing it after `grace`.
-    async fn stop(&self, grace: Duration);
-}
-
-/// The integration point for out-of-process providers: starts provider executables
-/// (host data on stdin, restart on exit). The host calls it for `lp` commands and
-/// [`crate::Host::launch_provider`] naming a registered executable. The default is
-/// [`crate::SupervisorLauncher`] (`nimbus-supervisor`); tests and embedders may plug in
-/// their own.
-#[async_trait]
-pub trait ProcessLauncher: Send + Sync + 'static {
-    /// Starts the executable; returns once it runs (not once it is healthy).
-    async fn launch(&self, launch: ProcessLaunch) -> Result<Box<dyn ProcessHandle>, String>;
-}
-
-/// How a provider runs.
-pub(crate) enum ProviderKind {
-    InProcess(Arc<dyn Provider>),
-    Process(Box<dyn ProcessHandle>),
-}
-
-/// One provider running on this host.
-pub(crate) struct RunningProvider {
-    pub provider_id: String,
-    pub link_name: String,
-    pub contract_id: String,
-    pub instance_id: String,
-    pub image_ref: String,
-    pub annotations: StringMap,
-    kind: ProviderKind,
-    serving: Mutex<Option<Serving>>,
-}
-
-impl RunningProvider {
-    /// The provider value, if it runs in process.
-    pub fn in_process(&self) -> Option<&Arc<dyn Provider>> {
-        match &self.kind {
-            ProviderKind::InProcess(p) => Some(p),
-            ProviderKind::Process(_) => None,
-        }
-    }
-}
-
 /// The [`ActorCaller`] of one in-process provider: calls go through the router with the
 /// provider as origin, so they need the link and the actor's capability claim.
 struct ProviderCaller {
-    host: Weak<HostInner>,
+    router: Weak<Router>,
     entity: WasmCloudEntity,
 }
 
@@ -140,35 +46,38 @@ impl ActorCaller for ProviderCaller {
         operation: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, ProviderError> {
-        let Some(host) = self.host.upgrade() else {
+        let Some(router) = self.router.upgrade() else {
             return Err(ProviderError::ActorUnavailable {
                 actor_id: actor_id.to_string(),
                 reason: "the host is stopped".into(),
             });
         };
-        let timeout = host.config.rpc_timeout;
-        host.invoke(
-            self.entity.clone(),
-            Target::Actor(actor_id.to_string()),
-            operation,
-            payload,
-            timeout,
-        )
-        .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::NoResponders | ErrorKind::UnknownTarget => ProviderError::ActorUnavailable {
-                actor_id: actor_id.to_string(),
-                reason: e.to_string(),
-            },
-            ErrorKind::Busy => ProviderError::ActorBusy {
-                actor_id: actor_id.to_string(),
-                reason: e.to_string(),
-            },
-            _ => ProviderError::ActorCall {
-                actor_id: actor_id.to_string(),
-                reason: e.to_string(),
-            },
-        })
+        let timeout = router.rpc_timeout();
+        router
+            .invoke(
+                self.entity.clone(),
+                Target::Actor(actor_id.to_string()),
+                operation,
+                payload,
+                timeout,
+            )
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::NoResponders | ErrorKind::UnknownTarget => {
+                    ProviderError::ActorUnavailable {
+                        actor_id: actor_id.to_string(),
+                        reason: e.to_string(),
+                    }
+                }
+                ErrorKind::Busy => ProviderError::ActorBusy {
+                    actor_id: actor_id.to_string(),
+                    reason: e.to_string(),
+                },
+                _ => ProviderError::ActorCall {
+                    actor_id: actor_id.to_string(),
+                    reason: e.to_string(),
+                },
+            })
     }
 }
 
@@ -192,7 +101,7 @@ impl HostInner {
             return Err(HostError::Stopped);
         }
         let key = (start.provider_id.clone(), start.link_name.clone());
-        if self.local_provider(&key.0, &key.1).is_some() {
+        if self.registry.provider(&key.0, &key.1).is_some() {
             return Err(HostError::ProviderAlreadyRunning {
                 provider_id: key.0,
                 link_name: key.1,
@@ -207,7 +116,7 @@ impl HostInner {
             link_name: start.link_name.clone(),
             config_json: start.config_json.clone(),
             actors: Arc::new(ProviderCaller {
-                host: self.weak.clone(),
+                router: Arc::downgrade(&self.router),
                 entity,
             }),
         };
@@ -215,20 +124,23 @@ impl HostInner {
             .start(ctx)
             .await
             .map_err(|e| HostError::ProviderStart(e.to_string()))?;
-        let running = Arc::new(RunningProvider {
-            provider_id: start.provider_id.clone(),
-            link_name: start.link_name.clone(),
+        let running = Arc::new(RunningProvider::new(
+            start.provider_id.clone(),
+            start.link_name.clone(),
             contract_id,
-            instance_id: new_uuid(),
-            image_ref: start.image_ref,
-            annotations: start.annotations,
-            kind: ProviderKind::InProcess(provider.clone()),
-            serving: Mutex::new(None),
-        });
-        self.providers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), running.clone());
+            new_uuid(),
+            start.image_ref,
+            start.annotations,
+            ProviderKind::InProcess(provider.clone()),
+        ));
+        if self.registry.add_provider(running.clone()).is_err() {
+            // Another start under the same key got here first.
+            provider.shutdown().await;
+            return Err(HostError::ProviderAlreadyRunning {
+                provider_id: key.0,
+                link_name: key.1,
+            });
+        }
         for link in self.cache.links_for_provider(&key.0, &key.1) {
             if let Err(e) = provider.put_link(&link).await {
                 self.link_rejected(&link, &e).await;
@@ -237,17 +149,9 @@ impl HostInner {
         let subject = self.subjects.rpc_provider(&key.0, &key.1);
         let queue = self.subjects.rpc_provider_queue().to_string();
         match serve(self, subject, queue).await {
-            Ok(serving) => {
-                *running
-                    .serving
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = serving
-            }
+            Ok(serving) => running.set_serving(serving),
             Err(e) => {
-                self.providers
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&key);
+                self.registry.remove_provider(&key.0, &key.1);
                 provider.shutdown().await;
                 return Err(e);
             }
@@ -267,7 +171,7 @@ impl HostInner {
         let provider_id = start.provider_id.clone();
         let launcher = self.launcher.clone();
         let key = (provider_id.clone(), start.link_name.clone());
-        if self.local_provider(&key.0, &key.1).is_some() {
+        if self.registry.provider(&key.0, &key.1).is_some() {
             return Err(HostError::ProviderAlreadyRunning {
                 provider_id: key.0,
                 link_name: key.1,
@@ -303,20 +207,26 @@ impl HostInner {
             })
             .await
             .map_err(HostError::ProviderStart)?;
-        let running = Arc::new(RunningProvider {
+        let running = Arc::new(RunningProvider::new(
             provider_id,
-            link_name: start.link_name,
+            start.link_name,
             contract_id,
             instance_id,
-            image_ref: start.image_ref,
-            annotations: start.annotations,
-            kind: ProviderKind::Process(handle),
-            serving: Mutex::new(None),
-        });
-        self.providers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.clone(), running.clone());
+            start.image_ref,
+            start.annotations,
+            ProviderKind::Process(handle),
+        ));
+        if let Err(existing) = self.registry.add_provider(running.clone()) {
+            // Another start under the same key got here first: this process goes.
+            drop(existing);
+            if let ProviderKind::Process(handle) = &running.kind {
+                handle.stop(PROCESS_STOP_GRACE).await;
+            }
+            return Err(HostError::ProviderAlreadyRunning {
+                provider_id: key.0,
+                link_name: key.1,
+            });
+        }
         self.publish_provider_started(&running).await;
         let weak = self.weak.clone();
         tokio::spawn(async move {
@@ -336,7 +246,7 @@ impl HostInner {
         let subject = self.subjects.provider_health(provider_id, link_name);
         let deadline = tokio::time::Instant::now() + PROCESS_READY_TIMEOUT;
         loop {
-            if self.local_provider(provider_id, link_name).is_none() {
+            if self.registry.provider(provider_id, link_name).is_none() {
                 return;
             }
             let probe = async_nats::Request::new()
@@ -366,7 +276,8 @@ impl HostInner {
             .publish(&HealthCheckPassed {
                 public_key: provider_id.to_string(),
                 contract_id: self
-                    .local_provider(provider_id, link_name)
+                    .registry
+                    .provider(provider_id, link_name)
                     .map(|p| p.contract_id.clone())
                     .unwrap_or_default(),
                 link_name: link_name.to_string(),
@@ -423,6 +334,35 @@ impl HostInner {
         start: &ProviderStart,
         instance_id: &str,
     ) -> Arc<dyn Fn() -> HostData + Send + Sync> {
+        /// The NATS user a provider connects as: its own `.creds` in
+        /// `provider_credentials_dir`, else `provider_credentials_file`, else the host's
+        /// own credentials; read at each (re)start, so renewed files are picked up. A
+        /// file that cannot be read leaves the fields empty (the provider's connection is
+        /// then refused by a server that requires credentials, and the error is logged).
+        fn provider_credentials(
+            nats: &crate::config::NatsConfig,
+            provider_id: &str,
+        ) -> (String, String) {
+            let own = nats
+                .provider_credentials_dir
+                .as_ref()
+                .map(|dir| dir.join(format!("{provider_id}.creds")))
+                .filter(|path| path.is_file());
+            let file = own
+                .or_else(|| nats.provider_credentials_file.clone())
+                .or_else(|| nats.credentials_file.clone());
+            match file {
+                Some(path) => match crate::config::UserCredentials::read(&path) {
+                    Ok(creds) => (creds.jwt, creds.seed),
+                    Err(error) => {
+                        tracing::warn!(provider = provider_id, %error, "provider credentials not usable");
+                        (String::new(), String::new())
+                    }
+                },
+                None => (String::new(), nats.nkey_seed.clone().unwrap_or_default()),
+            }
+        }
+
         let weak = self.weak.clone();
         let provider_id = provider_id.to_string();
         let link_name = start.link_name.clone();
@@ -432,6 +372,7 @@ impl HostInner {
             let Some(host) = weak.upgrade() else {
                 return HostData::default();
             };
+            let signing = host.config.sign_invocations;
             let url = host
                 .config
                 .nats
@@ -439,20 +380,44 @@ impl HostInner {
                 .and_then(|n| n.urls.first())
                 .map(|u| u.split("://").nth(1).unwrap_or(u.as_str()).to_string())
                 .unwrap_or_default();
+            let (lattice_rpc_user_jwt, lattice_rpc_user_seed) = host
+                .config
+                .nats
+                .as_ref()
+                .map(|n| provider_credentials(n, &provider_id))
+                .unwrap_or_default();
+            let tls = host.config.nats.as_ref().and_then(|n| {
+                let scheme_tls = n.urls.first().is_some_and(|u| u.starts_with("tls://"));
+                let required = n.tls.as_ref().is_some_and(|t| t.required);
+                (scheme_tls || required).then_some(true)
+            });
             HostData {
                 host_id: host.id.clone(),
                 lattice_rpc_prefix: host.config.lattice.clone(),
                 link_name: link_name.clone(),
+                lattice_rpc_user_jwt,
+                lattice_rpc_user_seed,
                 lattice_rpc_url: url,
+                lattice_rpc_tls: tls,
                 provider_key: provider_id.clone(),
-                invocation_seed: host.cluster_key.seed().unwrap_or_default(),
+                // With signing off the provider neither signs nor asks for tokens (our
+                // SDK verifies only when issuers are listed); 0.x providers always
+                // verify, so they need a lattice that signs.
+                invocation_seed: if signing {
+                    host.cluster_key.seed().unwrap_or_default()
+                } else {
+                    String::new()
+                },
                 instance_id: instance_id.clone(),
                 link_definitions: host.cache.links_for_provider(&provider_id, &link_name),
-                cluster_issuers: host
-                    .cluster_issuers
-                    .public_keys()
-                    .map(String::from)
-                    .collect(),
+                cluster_issuers: if signing {
+                    host.cluster_issuers
+                        .public_keys()
+                        .map(String::from)
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 config_json: config_json.clone(),
                 default_rpc_timeout_ms: Some(host.config.rpc_timeout.as_millis() as u64),
                 ..HostData::default()
@@ -476,22 +441,14 @@ impl HostInner {
 
     /// Stops a provider: no new calls, in-flight ones finish, then it shuts down.
     pub async fn stop_provider(&self, provider_id: &str, link_name: &str) -> Result<(), HostError> {
-        let key = (provider_id.to_string(), link_name.to_string());
-        let running = self.local_provider(provider_id, link_name).ok_or_else(|| {
-            HostError::NotRunning(format!("provider {provider_id} link name {link_name}"))
-        })?;
-        let serving = running
-            .serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(serving) = serving {
-            serving.stop(crate::actors::STOP_GRACE).await;
-        }
-        self.providers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
+        let running = self
+            .registry
+            .provider(provider_id, link_name)
+            .ok_or_else(|| {
+                HostError::NotRunning(format!("provider {provider_id} link name {link_name}"))
+            })?;
+        running.stop_serving(crate::actors::STOP_GRACE).await;
+        self.registry.remove_provider(provider_id, link_name);
         match &running.kind {
             ProviderKind::InProcess(p) => p.shutdown().await,
             ProviderKind::Process(handle) => {
@@ -525,11 +482,7 @@ impl HostInner {
 
     /// A provider process went down for good by itself.
     async fn provider_gone(&self, provider_id: &str, link_name: &str, reason: String) {
-        let removed = self
-            .providers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(provider_id.to_string(), link_name.to_string()));
+        let removed = self.registry.remove_provider(provider_id, link_name);
         if let Some(running) = removed {
             tracing::warn!(provider = %provider_id, link_name, %reason, "provider process is down for good");
             self.publish_provider_stopped(&running, &reason).await;
@@ -551,7 +504,7 @@ impl HostInner {
 
     /// Hands a link change to the in-process provider it concerns, if it runs here.
     pub async fn notify_provider(&self, link: &LinkDefinition, deleted: bool) {
-        let Some(provider) = self.local_provider(&link.provider_id, &link.link_name) else {
+        let Some(provider) = self.registry.provider(&link.provider_id, &link.link_name) else {
             return;
         };
         let Some(instance) = provider.in_process() else {

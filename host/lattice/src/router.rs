@@ -5,6 +5,11 @@
 //! no serialisation, no signing); any other goes over NATS. The checks are the same on
 //! both paths ([`HostInner::authorize`]), and the receiving host repeats them, so the
 //! choice changes the cost of a call, never its outcome.
+//!
+//! The [`Router`] is a value of its own (the host holds one): it reads the registry
+//! and the lattice cache and sends through the host's RPC client, and it is the only
+//! path of an invocation, whoever makes it (an actor's host call, a provider's call to
+//! an actor, `Host::call_actor`, an invocation that arrived over NATS).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,12 +19,13 @@ use nimbus_core::keys::PUBLIC_KEY_LEN;
 use nimbus_core::link::DEFAULT_LINK_NAME;
 use nimbus_core::wire::WasmCloudEntity;
 use nimbus_provider_sdk::CallContext;
+use nimbus_rpc::{RpcClient, describe};
 use nimbus_runtime::{HostCall, HostCallFuture, HostCalls};
 use tracing::Instrument;
 
+use crate::cache::LatticeCache;
 use crate::error::InvocationError;
-use crate::inner::HostInner;
-use crate::providers::RunningProvider;
+use crate::registry::{Registry, RunningProvider};
 
 /// Where an invocation goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +57,7 @@ impl Target {
     }
 }
 
-/// Where [`HostInner::deliver_local`] got: it ran the call, or the target does not run
+/// Where [`Router::deliver_local`] got: it ran the call, or the target does not run
 /// here (the payload handed back, for sending elsewhere).
 pub(crate) enum Local {
     /// The target ran here; its outcome.
@@ -65,7 +71,51 @@ pub(crate) fn is_actor_key(s: &str) -> bool {
     s.len() == PUBLIC_KEY_LEN && s.starts_with('M')
 }
 
-impl HostInner {
+/// What the router is configured with.
+pub(crate) struct RouterConfig {
+    /// This host's id, for errors that say where a target is missing.
+    pub host_id: String,
+    /// Whether unsigned development actors may use what they are linked to.
+    pub allow_unsigned: bool,
+    /// The largest payload an invocation may carry.
+    pub max_payload: usize,
+    /// The deadline of a call whose caller gave none (an actor's host call, a 0.x
+    /// invocation over NATS).
+    pub rpc_timeout: Duration,
+}
+
+/// The one path of an invocation on this host.
+pub(crate) struct Router {
+    config: RouterConfig,
+    registry: Arc<Registry>,
+    cache: Arc<LatticeCache>,
+    /// Sends invocations over NATS (signing them when the lattice signs); `None` on a
+    /// standalone host.
+    rpc: Option<RpcClient>,
+}
+
+impl Router {
+    /// A router over what runs here (`registry`), what the lattice knows (`cache`) and,
+    /// on a lattice, the RPC client that reaches everything else.
+    pub fn new(
+        config: RouterConfig,
+        registry: Arc<Registry>,
+        cache: Arc<LatticeCache>,
+        rpc: Option<RpcClient>,
+    ) -> Self {
+        Self {
+            config,
+            registry,
+            cache,
+            rpc,
+        }
+    }
+
+    /// The deadline of a call whose caller gave none.
+    pub fn rpc_timeout(&self) -> Duration {
+        self.config.rpc_timeout
+    }
+
     /// Resolves an actor's `__host_call(binding, namespace)` to a target and checks that
     /// the actor may use it.
     pub fn resolve(
@@ -79,10 +129,10 @@ impl HostInner {
         } else {
             binding
         };
-        if let Some(link) = self.cache.link(actor_id, namespace, link_name) {
+        if let Some(provider_id) = self.cache.provider_for(actor_id, namespace, link_name) {
             self.check_capability(actor_id, namespace)?;
             return Ok(Target::Provider {
-                provider_id: link.provider_id,
+                provider_id: provider_id.to_string(),
                 contract_id: namespace.to_string(),
                 link_name: link_name.to_string(),
             });
@@ -124,12 +174,12 @@ impl HostInner {
         } else {
             return Ok(());
         };
-        match self.cache.link(
+        match self.cache.provider_for(
             &actor.public_key,
             &provider.contract_id,
             &provider.link_name,
         ) {
-            Some(link) if link.provider_id == provider.public_key => {}
+            Some(linked) if *linked == *provider.public_key => {}
             _ => {
                 return Err(InvocationError::link_missing(
                     &actor.public_key,
@@ -158,7 +208,7 @@ impl HostInner {
     /// has resolved the target; this checks it again (cheap lookups) so every entry point
     /// gets the same checks.
     pub async fn invoke(
-        self: &Arc<Self>,
+        &self,
         origin: WasmCloudEntity,
         target: Target,
         operation: &str,
@@ -186,10 +236,10 @@ impl HostInner {
 
     /// Delivers to `target` if it runs on this host (an actor, or an in-process provider
     /// of that contract and link name), after the checks every delivery gets. The one
-    /// place a call is run here: for the router and for invocations that arrived over
-    /// NATS.
-    pub(crate) async fn deliver_local(
-        self: &Arc<Self>,
+    /// place a call is run here: for [`Router::invoke`] and for invocations that arrived
+    /// over NATS.
+    pub async fn deliver_local(
+        &self,
         origin: &WasmCloudEntity,
         target: &WasmCloudEntity,
         operation: &str,
@@ -197,33 +247,30 @@ impl HostInner {
         timeout: Duration,
     ) -> Local {
         if target.is_actor() {
-            let Some(actor) = self.local_actor(&target.public_key) else {
+            let Some(actor) = self.registry.actor(&target.public_key) else {
                 return Local::NotHere(payload);
             };
             Local::Delivered(match self.authorize(origin, target) {
-                Ok(()) => actor.call_async(operation, payload, timeout).await,
+                Ok(()) => actor.call_async(operation, &payload, timeout).await,
                 Err(e) => Err(e),
             })
         } else {
             let provider = self
-                .local_provider(&target.public_key, &target.link_name)
+                .registry
+                .provider(&target.public_key, &target.link_name)
                 .filter(|p| p.in_process().is_some() && p.contract_id == target.contract_id);
             let Some(provider) = provider else {
                 return Local::NotHere(payload);
             };
             Local::Delivered(match self.authorize(origin, target) {
-                Ok(()) => {
-                    self.call_provider(&provider, origin, operation, payload, timeout)
-                        .await
-                }
+                Ok(()) => Self::call_provider(&provider, origin, operation, payload, timeout).await,
                 Err(e) => Err(e),
             })
         }
     }
 
     /// Calls an in-process provider for `origin` (an actor).
-    pub async fn call_provider(
-        &self,
+    async fn call_provider(
         provider: &RunningProvider,
         origin: &WasmCloudEntity,
         operation: &str,
@@ -257,12 +304,50 @@ impl HostInner {
         }
     }
 
+    /// Sends an invocation over NATS and waits for its response.
+    async fn send_remote(
+        &self,
+        origin: WasmCloudEntity,
+        target: WasmCloudEntity,
+        operation: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let Some(rpc) = &self.rpc else {
+            return Err(InvocationError::unknown_target(format!(
+                "{} does not run on this standalone host (no lattice connection to reach it elsewhere)",
+                describe(&target)
+            )));
+        };
+        rpc.invoke(origin, target, operation, payload, timeout)
+            .await
+    }
+
+    /// Delivers an invocation that arrived over NATS, or says it does not run here.
+    pub async fn deliver_arrived(
+        &self,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+        operation: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, InvocationError> {
+        // A 0.x invocation carries no deadline: the host's RPC timeout applies.
+        match self
+            .deliver_local(origin, target, operation, payload, self.config.rpc_timeout)
+            .await
+        {
+            Local::Delivered(result) => result,
+            Local::NotHere(_) => Err(InvocationError::unknown_target(format!(
+                "{} is not running on host {}",
+                describe(target),
+                self.config.host_id
+            ))),
+        }
+    }
+
     /// An actor's host call, awaited on the task running the actor: a local target
     /// (actor or in-process provider) is called in place, anything else over NATS.
-    async fn route_host_call(
-        self: &Arc<Self>,
-        call: HostCall<'_>,
-    ) -> Result<Vec<u8>, InvocationError> {
+    async fn route_host_call(&self, call: HostCall<'_>) -> Result<Vec<u8>, InvocationError> {
         let target = self.resolve(call.actor, call.binding, call.namespace)?;
         let origin = WasmCloudEntity::actor(call.actor);
         self.invoke(
@@ -278,7 +363,7 @@ impl HostInner {
 
 /// The [`HostCalls`] every actor of a host gets: its outbound calls go to the router.
 pub(crate) struct ActorHostCalls {
-    pub host: Weak<HostInner>,
+    pub router: Weak<Router>,
 }
 
 impl HostCalls for ActorHostCalls {
@@ -292,10 +377,10 @@ impl HostCalls for ActorHostCalls {
         );
         Box::pin(
             async move {
-                let Some(host) = self.host.upgrade() else {
+                let Some(router) = self.router.upgrade() else {
                     return Err("the host is stopped".into());
                 };
-                host.route_host_call(call).await.map_err(|e| {
+                router.route_host_call(call).await.map_err(|e| {
                     tracing::debug!(error = %e, "host call failed");
                     e.into()
                 })

@@ -1,50 +1,28 @@
-//! The host's side of the invocation protocol, which lives in `nimbus-rpc`: sending over
-//! NATS through the host's [`nimbus_rpc::RpcClient`], and serving a subject (an actor's, or
-//! an in-process provider's) whose admitted invocations are delivered to what runs here
-//! by the router's one local path ([`HostInner::deliver_local`]).
+//! The host's serving side of the invocation protocol, which lives in `nimbus-rpc`:
+//! serving a subject (an actor's, or an in-process provider's) whose admitted
+//! invocations are handed to the router's one local path
+//! ([`Router::deliver_arrived`]). Sending goes through the router too.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use nimbus_core::wire::{Invocation, WasmCloudEntity};
-use nimbus_rpc::{Handler, describe};
+use nimbus_core::wire::Invocation;
+use nimbus_rpc::Handler;
 
 use crate::error::{HostError, InvocationError};
 use crate::inner::HostInner;
-use crate::router::Local;
+use crate::router::Router;
 
 pub(crate) use nimbus_rpc::Serving;
-
-impl HostInner {
-    /// Sends an invocation over NATS and waits for its response.
-    pub async fn send_remote(
-        &self,
-        origin: WasmCloudEntity,
-        target: WasmCloudEntity,
-        operation: &str,
-        payload: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, InvocationError> {
-        let Some(rpc) = &self.rpc else {
-            return Err(InvocationError::unknown_target(format!(
-                "{} does not run on this standalone host (no lattice connection to reach it elsewhere)",
-                describe(&target)
-            )));
-        };
-        rpc.invoke(origin, target, operation, payload, timeout)
-            .await
-    }
-}
 
 /// What an invocation that arrived over NATS does on this host: it is delivered to the
 /// target running here, or refused as not running here.
 struct Delivery {
-    host: Weak<HostInner>,
+    router: Weak<Router>,
 }
 
 impl Handler for Delivery {
     async fn handle(&self, inv: Invocation) -> Result<Vec<u8>, InvocationError> {
-        let Some(host) = self.host.upgrade() else {
+        let Some(router) = self.router.upgrade() else {
             return Err(InvocationError::unknown_target(
                 "the host is stopping; the caller may retry on another host",
             ));
@@ -56,19 +34,9 @@ impl Handler for Delivery {
             msg,
             ..
         } = inv;
-        // A 0.x invocation carries no deadline: the host's RPC timeout applies.
-        let timeout = host.config.rpc_timeout;
-        match host
-            .deliver_local(&origin, &target, &operation, msg, timeout)
+        router
+            .deliver_arrived(&origin, &target, &operation, msg)
             .await
-        {
-            Local::Delivered(result) => result,
-            Local::NotHere(_) => Err(InvocationError::unknown_target(format!(
-                "{} is not running on host {}",
-                describe(&target),
-                host.id
-            ))),
-        }
     }
 }
 
@@ -84,7 +52,7 @@ pub(crate) async fn serve(
         return Ok(None);
     };
     let handler = Arc::new(Delivery {
-        host: Arc::downgrade(host),
+        router: Arc::downgrade(&host.router),
     });
     nimbus_rpc::serve(
         client,

@@ -3,6 +3,11 @@
 //! gets the links of the moment through the host-data callback, and the host re-sends the
 //! links once it answers its health check (for those put while it was starting); when the
 //! supervisor gives up, the host reports the provider stopped.
+//!
+//! Only the host stops a provider: [`ProcessHandle::stop`] (after its shutdown request)
+//! is the one wanted stop. A process that exits on its own is restarted whatever its
+//! status, exit code 0 included (a shutdown request published by someone else, a stray
+//! signal), and reported like a crash: a warning from the supervisor, then the restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nimbus_supervisor::{ProviderProcessSpec, RestartPolicy, SupervisedProvider, SupervisorEvent};
 
-use crate::providers::{ProcessHandle, ProcessLaunch, ProcessLauncher};
+use crate::launch::{ProcessHandle, ProcessLaunch, ProcessLauncher};
 
 /// Runs provider executables under `nimbus-supervisor` with a restart policy.
 #[derive(Debug, Clone, Default)]

@@ -24,7 +24,8 @@ impl HostInner {
         wanted: &StringMap,
     ) -> Result<(), HostError> {
         let running = self
-            .local_actor(id)
+            .registry
+            .actor(id)
             .ok_or_else(|| HostError::NotRunning(format!("actor {id}")))?;
         let limit = if count == 0 {
             usize::MAX
