@@ -31,21 +31,69 @@ pub struct ConnectArgs {
     /// Lattice prefix the hosts serve.
     #[arg(long, env = "WASH_LATTICE", default_value = "default", global = true)]
     pub lattice: String,
-    /// NATS credentials file (JWT and seed) for servers that require them.
-    #[arg(long, value_name = "FILE", global = true)]
+    /// NATS credentials file (JWT and seed) for servers that require them (default: the
+    /// lattice's `wash.creds` from `wash lattice init`, when this machine has one).
+    #[arg(long, env = "WASH_NATS_CREDS", value_name = "FILE", global = true)]
     pub creds: Option<PathBuf>,
     /// NATS nkey seed (`SU...`) for servers that authenticate with nkeys.
     #[arg(long, value_name = "SEED", global = true, hide_env_values = true)]
     pub nkey_seed: Option<String>,
+    /// PEM file of the CA that the NATS server's certificate chains to (default: the
+    /// lattice's `tls/ca.pem` from `wash lattice init --tls`, when there is one).
+    #[arg(long, env = "WASH_NATS_TLS_CA", value_name = "FILE", global = true)]
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// The last subject the NATS server refused this process (a permissions violation),
+/// so a command that then fails can say why.
+static REFUSED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The credentials file this process connected with, for the refusal message.
+static USED_CREDS: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// What the server refused this process, if anything, as an explanation of a failed
+/// command: the refused subject (`Permissions Violation for Publish to "..."`), the
+/// credentials used and what to use instead.
+pub fn refused_by_server() -> Option<String> {
+    let refused = REFUSED.lock().ok().and_then(|r| r.clone())?;
+    let creds = USED_CREDS.lock().ok().and_then(|c| c.clone()).map_or_else(
+        || "these credentials".to_string(),
+        |p| format!("the credentials in {}", p.display()),
+    );
+    Some(format!(
+        "the NATS server refused it ({refused}): {creds} may not do this; use credentials of a role that may: the lattice's wash.creds (`wash lattice init`) to change the lattice (observer.creds only lists)"
+    ))
 }
 
 impl ConnectArgs {
+    /// The credentials file to use: `--creds` / `WASH_NATS_CREDS`, else the lattice's
+    /// `wash.creds` (unless an nkey seed is given).
+    pub fn creds_file(&self) -> Option<PathBuf> {
+        match (&self.creds, &self.nkey_seed) {
+            (Some(path), _) if !path.as_os_str().is_empty() => Some(path.clone()),
+            (_, Some(_)) => None,
+            _ => crate::lattice_auth::default_client_creds(&self.lattice),
+        }
+    }
+
     /// Connects to the NATS server, with messages that say how to fix a failure.
     pub async fn connect(&self) -> anyhow::Result<async_nats::Client> {
         let mut options = async_nats::ConnectOptions::new()
             .name("wash")
-            .connection_timeout(Duration::from_secs(5));
-        if let Some(path) = &self.creds {
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(|event| async move {
+                if let async_nats::Event::ServerError(async_nats::ServerError::Other(text)) = &event
+                    && text.to_ascii_lowercase().contains("permissions violation")
+                    && let Ok(mut refused) = REFUSED.lock()
+                {
+                    *refused = Some(text.trim().to_string());
+                }
+            });
+        let creds = self.creds_file();
+        if let Ok(mut used) = USED_CREDS.lock() {
+            used.clone_from(&creds);
+        }
+        if let Some(path) = &creds {
             options = options.credentials_file(path).await.with_context(|| {
                 format!(
                     "failed to read the NATS credentials file {}",
@@ -56,12 +104,45 @@ impl ConnectArgs {
         if let Some(seed) = &self.nkey_seed {
             options = options.nkey(seed.trim().to_string());
         }
-        options.connect(self.nats_url.as_str()).await.with_context(|| {
-            format!(
-                "failed to connect to NATS at {}; start a server (`wash up` starts one) or pass --nats-url / WASH_NATS_URL",
-                self.nats_url
-            )
-        })
+        let tls_ca = self
+            .tls_ca
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .or_else(|| crate::lattice_auth::default_tls_ca(&self.lattice));
+        if let Some(ca) = &tls_ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        options
+            .connect(self.nats_url.as_str())
+            .await
+            .map_err(|e| {
+                let refused = e.to_string().to_ascii_lowercase().contains("authorization violation");
+                let error = anyhow::Error::new(e);
+                if !refused {
+                    return error.context(format!(
+                        "failed to connect to NATS at {}; start a server (`wash up` starts one) or pass --nats-url / WASH_NATS_URL",
+                        self.nats_url
+                    ));
+                }
+                let advice = match &creds {
+                    Some(path) => format!(
+                        "the server refused the credentials in {}; give credentials of lattice `{}` with --creds FILE (`wash lattice init` writes wash.creds)",
+                        path.display(),
+                        self.lattice
+                    ),
+                    None if self.nkey_seed.is_some() => {
+                        "the server refused the nkey seed; give the lattice's credentials with --creds FILE".to_string()
+                    }
+                    None => format!(
+                        "the server requires credentials; pass --creds FILE (WASH_NATS_CREDS): `wash lattice init {}` writes wash.creds for this machine, `wash lattice creds` for another",
+                        self.lattice
+                    ),
+                };
+                error.context(format!(
+                    "failed to connect to NATS at {}: {advice}",
+                    self.nats_url
+                ))
+            })
     }
 
     /// Connects and returns a control client of the lattice with `timeout`.

@@ -1,4 +1,6 @@
-//! `wash lattice key`: the lattice's cluster key, the one trust root its hosts share.
+//! `wash lattice init` / `wash lattice creds`: the lattice's NATS credentials by role (see
+//! [`crate::lattice_auth`]); `wash lattice key`: the lattice's cluster key, the one trust
+//! root its hosts share.
 //!
 //! Hosts sign the invocations they send with a cluster key (`SC...`) and accept only
 //! invocations signed by keys they trust. A lattice refuses itself if every host makes its
@@ -21,6 +23,13 @@ use crate::output::OutputFormat;
 /// `wash lattice ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum LatticeCommand {
+    /// Make the lattice authenticated: an operator, accounts and one user per role as NATS
+    /// JWTs, the `.creds` files and a nats-server configuration (with `--tls`, a generated
+    /// certificate), in ~/.wash/lattices/NAME/. `wash up --nats-server` then runs it.
+    Init(InitArgs),
+    /// Issue new credentials of one role of an initialised lattice (for another machine,
+    /// or a provider of its own).
+    Creds(CredsArgs),
     /// Show, export or import the lattice's cluster key (the key its hosts sign
     /// invocations with and trust).
     #[command(subcommand)]
@@ -52,6 +61,54 @@ pub struct KeyArgs {
     pub keys_dir: Option<PathBuf>,
 }
 
+/// Arguments of `wash lattice init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The lattice (default: $WASH_LATTICE, else `default`).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// The port of the written nats-server.conf (`wash up --nats-server PORT` chooses its
+    /// own).
+    #[arg(long, default_value_t = 4222)]
+    pub port: u16,
+    /// The JetStream directory of the written nats-server.conf (default: as `wash up
+    /// --nats-server`: $WASH_NATS_STORE, else ~/.wash/lattices/NAME/jetstream).
+    #[arg(long, value_name = "DIR")]
+    pub nats_store: Option<PathBuf>,
+    /// Serve TLS with a generated CA and server certificate (clients trust
+    /// tls/ca.pem; `wash` commands of the lattice do so by themselves).
+    #[arg(long)]
+    pub tls: bool,
+    /// A DNS name or IP address of the server certificate; repeatable (default:
+    /// localhost, 127.0.0.1, ::1).
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
+    /// Write the configuration and credentials again though the lattice has them (same
+    /// operator and accounts, so its data stays; earlier credentials keep working).
+    #[arg(long)]
+    pub force: bool,
+    /// Keys directory for the operator and account seeds (default $WASH_KEYS or
+    /// ~/.wash/keys).
+    #[arg(long, env = "WASH_KEYS")]
+    pub keys_dir: Option<PathBuf>,
+}
+
+/// Arguments of `wash lattice creds`.
+#[derive(Debug, clap::Args)]
+pub struct CredsArgs {
+    /// The role of the new user.
+    #[arg(long, value_enum)]
+    pub role: crate::lattice_auth::Role,
+    /// Scope provider credentials to this provider (`V...`): only its own subjects.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub provider_key: Option<String>,
+    /// Where to write the `.creds` file (mode 0600).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
 /// Arguments of `wash lattice key import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -77,7 +134,11 @@ struct KeyReport {
 
 /// Runs `wash lattice ...`.
 pub fn run(cmd: LatticeCommand, output: OutputFormat) -> anyhow::Result<()> {
-    let LatticeCommand::Key(cmd) = cmd;
+    let cmd = match cmd {
+        LatticeCommand::Init(args) => return init(args, output),
+        LatticeCommand::Creds(args) => return creds(args, output),
+        LatticeCommand::Key(cmd) => cmd,
+    };
     match cmd {
         KeyCommand::Show(args) => {
             let (key, source) = stored_cluster_key(&args)?;
@@ -148,6 +209,85 @@ pub fn run(cmd: LatticeCommand, output: OutputFormat) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `wash lattice init`.
+fn init(args: InitArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let lattice = args
+        .name
+        .clone()
+        .or_else(|| std::env::var("WASH_LATTICE").ok().filter(|l| !l.is_empty()))
+        .unwrap_or_else(|| "default".to_string());
+    let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
+    let dir = crate::lattice_auth::LatticeDir::of(&lattice)?;
+    let store_dir = crate::up::nats_store_dir(args.nats_store.clone(), &lattice)?;
+    let report = crate::lattice_auth::init(&crate::lattice_auth::InitOptions {
+        lattice: lattice.clone(),
+        keys_dir,
+        dir,
+        port: args.port,
+        store_dir,
+        tls_names: args.tls.then(|| args.tls_names.clone()),
+        force: args.force,
+    })?;
+    output.print(|| init_text(&report), &report)
+}
+
+fn init_text(report: &crate::lattice_auth::InitReport) -> String {
+    let mut text = format!(
+        "lattice `{}` is authenticated: operator {}, account {}\nin {}:",
+        report.lattice, report.operator, report.account, report.dir
+    );
+    for c in &report.creds {
+        text.push_str(&format!("\n  {:<9} {}", c.role.name(), c.path));
+    }
+    text.push_str(&format!("\n  config    {}", report.server_conf));
+    if let Some(ca) = &report.tls_ca {
+        text.push_str(&format!("\n  TLS CA    {ca} (what clients trust)"));
+    }
+    text.push_str(&format!(
+        "\nnext: `wash up --nats-server --lattice {0}` runs it (or `nats-server -c {1}`); `wash` commands of lattice `{0}` on this machine use wash.creds by themselves (--creds FILE for another)",
+        report.lattice, report.server_conf
+    ));
+    text
+}
+
+#[derive(Serialize)]
+struct CredsReport {
+    lattice: String,
+    role: crate::lattice_auth::Role,
+    user: String,
+    path: String,
+}
+
+/// `wash lattice creds`.
+fn creds(args: CredsArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let keys_dir = keys::keys_dir(args.key.keys_dir.clone())?;
+    let user = crate::lattice_auth::issue_creds(
+        &keys_dir,
+        &args.key.lattice,
+        args.role,
+        args.provider_key.as_deref(),
+        &args.out,
+    )?;
+    let report = CredsReport {
+        lattice: args.key.lattice.clone(),
+        role: args.role,
+        user,
+        path: args.out.display().to_string(),
+    };
+    output.print(
+        || {
+            format!(
+                "{} credentials of lattice `{}` (user {}) written to {}",
+                report.role.name(),
+                report.lattice,
+                report.user,
+                report.path
+            )
+        },
+        &report,
+    )
 }
 
 fn stored_cluster_key(args: &KeyArgs) -> anyhow::Result<(KeyPair, KeySource)> {

@@ -11,6 +11,7 @@ mod ctl;
 mod generate;
 mod keys;
 mod lattice;
+mod lattice_auth;
 mod output;
 mod up;
 
@@ -50,7 +51,8 @@ enum Command {
     /// rollback.
     #[command(subcommand)]
     App(app::AppCommand),
-    /// The lattice's cluster key: show it, export it, import it on another machine.
+    /// Secure a lattice (`wash lattice init`: NATS credentials by role), and its cluster
+    /// key: show it, export it, import it on another machine.
     #[command(subcommand)]
     Lattice(lattice::LatticeCommand),
 }
@@ -71,7 +73,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A refused publish shows up as a time-out or "no host answered": the refusal
+            // is the cause, so it comes first.
+            match ctl::refused_by_server() {
+                Some(refused) => {
+                    eprintln!("error: {refused}\n(the command then failed: {error:#})")
+                }
+                None => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }

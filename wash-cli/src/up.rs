@@ -18,13 +18,14 @@ use nimbus_app::{Builtin, Manifest};
 use nimbus_core::claims::{self, ActorClaimsParams};
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{Host, NatsConfig, ProviderFactory};
+use nimbus_lattice::{Host, NatsConfig, ProviderFactory, TlsConfig};
 use nimbus_provider_httpserver::HttpServerProvider;
 use nimbus_provider_keyvalue::KeyValueProvider;
 use nimbus_provider_sdk::Provider;
 use serde::Serialize;
 
 use crate::keys;
+use crate::lattice_auth::{LatticeDir, Role};
 use crate::output::OutputFormat;
 
 /// The manifest `wash up` deploys when none is named and it exists.
@@ -44,10 +45,30 @@ pub struct UpArgs {
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "4222")]
     pub nats_server: Option<u16>,
     /// Where the nats-server started by `--nats-server` keeps JetStream (the lattice's
-    /// links, deployed apps and modules), so they survive a restart; default: a temporary
-    /// directory removed when this host stops.
+    /// links, deployed apps and modules, `backend=nats` key-value data), kept across
+    /// restarts; default: `$WASH_NATS_STORE`, else `~/.wash/lattices/LATTICE/jetstream`
+    /// (next to the keys in `~/.wash/keys`).
     #[arg(long, value_name = "DIR", requires = "nats_server")]
     pub nats_store: Option<PathBuf>,
+    /// Start the nats-server of `--nats-server` without authentication: anyone who
+    /// reaches its port can then read and drive the lattice. By default it runs with the
+    /// lattice's credentials from `wash lattice init` (made now if this machine has none).
+    #[arg(long, requires = "nats_server")]
+    pub no_nats_auth: bool,
+    /// NATS credentials of this host with `--nats-url` (a host's: `wash lattice init`
+    /// writes host.creds; default: the lattice's host.creds when this machine has it).
+    /// With `--nats-server` the lattice's host.creds are used.
+    #[arg(long, env = "WASH_NATS_CREDS", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// NATS credentials handed to the provider processes this host starts (default: the
+    /// lattice's provider.creds, or per-provider ones this machine issues; else the
+    /// host's own).
+    #[arg(long, env = "WASH_PROVIDER_CREDS", value_name = "FILE")]
+    pub provider_creds: Option<PathBuf>,
+    /// PEM file of the CA the NATS server's certificate chains to (default: the lattice's
+    /// tls/ca.pem from `wash lattice init --tls`, when there is one).
+    #[arg(long, env = "WASH_NATS_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// The lattice prefix (lattice mode).
     #[arg(long, default_value = "default", env = "WASH_LATTICE")]
     pub lattice: String,
@@ -68,6 +89,18 @@ pub struct UpArgs {
         value_name = "PUBLIC_KEY"
     )]
     pub cluster_issuers: Vec<String>,
+    /// Sign invocations that leave this host (anti-forgery tokens, as 0.x providers
+    /// require). Turn off (`--invocation-signing false`) on a lattice whose providers
+    /// are all built with this project's SDK and whose NATS credentials keep strangers
+    /// out: it saves two Ed25519 operations per remote call. See the README.
+    #[arg(
+        long,
+        env = "WASH_INVOCATION_SIGNING",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub invocation_signing: bool,
     /// Keys directory for signing keys (default $WASH_KEYS or ~/.wash/keys).
     #[arg(long, env = "WASH_KEYS")]
     pub keys_dir: Option<PathBuf>,
@@ -114,6 +147,8 @@ struct UpReport {
     cluster_key: String,
     /// Where that key came from (absent for a standalone host's throwaway key).
     cluster_key_source: Option<keys::KeySource>,
+    /// The NATS credentials file this host connects with (absent: none).
+    nats_credentials: Option<String>,
     app: Option<String>,
     actors: Vec<StartedActor>,
     providers: Vec<StartedProvider>,
@@ -179,21 +214,43 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
             "--nats-server {port} starts a server at nats://127.0.0.1:{port}, but --nats-url / WASH_NATS_URL says {url}; drop one of them (or make them agree)"
         );
     }
+    // The lattice's NATS credentials (`wash lattice init`): a started nats-server runs
+    // with them (made now on a fresh machine), and hosts here connect with them.
+    let mut lattice_dir = None;
     let nats_server = match args.nats_server {
-        Some(port) => Some(LocalNatsServer::start(port, args.nats_store.as_deref())?),
+        Some(port) => {
+            let store = nats_store_dir(args.nats_store.clone(), &args.lattice)?;
+            let auth = if args.no_nats_auth {
+                None
+            } else {
+                let dir = ensure_lattice_auth(&args.lattice, &keys_dir, port, &store)?;
+                let text = dir.read_auth_conf()?;
+                lattice_dir = Some(dir);
+                Some(text)
+            };
+            Some(LocalNatsServer::start(port, &store, auth.as_deref())?)
+        }
         None => None,
     };
     let nats_url = match &nats_server {
         Some(server) => Some(server.url()),
         None => args.nats_url.clone(),
     };
+    if nats_server.is_none() && nats_url.is_some() {
+        lattice_dir = LatticeDir::of(&args.lattice)
+            .ok()
+            .filter(LatticeDir::is_initialised);
+    }
+    let nats_config = nats_url
+        .as_ref()
+        .map(|url| nats_config(url, &args, lattice_dir.as_ref(), nats_server.is_some()));
 
     let mut builder = Host::builder().lattice(args.lattice.clone());
     for (k, v) in &args.labels {
         builder = builder.label(k.clone(), v.clone());
     }
-    if let Some(url) = &nats_url {
-        builder = builder.nats(NatsConfig::url(url.clone()));
+    if let Some(config) = &nats_config {
+        builder = builder.nats(config.clone());
     }
     // One trust root per lattice: hosts and `wash` on this machine that join the same
     // lattice sign with (and trust) the lattice's stored key. Standalone hosts sign nothing
@@ -212,6 +269,7 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         }
         (None, None) => None,
     };
+    builder = builder.sign_invocations(args.invocation_signing);
     for issuer in &args.cluster_issuers {
         let issuer = issuer.trim();
         nimbus_core::keys::parse_public_key_of_kind(issuer, KeyKind::Cluster).with_context(|| {
@@ -222,10 +280,29 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     if args.providers_out_of_process && nats_url.is_none() {
         bail!("--providers-out-of-process needs a lattice: add --nats-url URL or --nats-server");
     }
+    // Provider processes get credentials scoped to their own subjects, when this
+    // machine holds the lattice's account key.
+    let provider_creds = |key: &KeyPair| -> anyhow::Result<()> {
+        if let Some(dir) = lattice_dir
+            .as_ref()
+            .filter(|_| args.provider_creds.is_none())
+        {
+            crate::lattice_auth::issue_provider_creds(
+                dir,
+                &keys_dir,
+                &args.lattice,
+                &key.public_key(),
+            )?;
+        }
+        Ok(())
+    };
     // The built-in providers, available to `wash ctl start provider builtin:...` too.
     for builtin in Builtin::ALL {
         let name = builtin.provider_ref();
         let key = provider_key(&keys_dir, app, &name)?;
+        if args.providers_out_of_process {
+            provider_creds(&key)?;
+        }
         builder = if args.providers_out_of_process {
             builder.provider_executable(
                 name,
@@ -249,12 +326,17 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
                 (Some(b), _) => {
                     builder.provider_factory(p.name.clone(), key.public_key(), factory(b))
                 }
-                (None, Some(path)) => builder.provider_executable(
-                    p.name.clone(),
-                    key.public_key(),
-                    contract.clone(),
-                    path.clone(),
-                ),
+                (None, Some(path)) => {
+                    if nats_url.is_some() {
+                        provider_creds(&key)?;
+                    }
+                    builder.provider_executable(
+                        p.name.clone(),
+                        key.public_key(),
+                        contract.clone(),
+                        path.clone(),
+                    )
+                }
                 (None, None) => bail!("provider `{}` says neither builtin nor path", p.name),
             };
             planned_providers.push(StartedProvider {
@@ -278,6 +360,10 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         lattice: host.lattice().to_string(),
         cluster_key: host.cluster_public_key(),
         cluster_key_source: cluster,
+        nats_credentials: nats_config
+            .as_ref()
+            .and_then(|n| n.credentials_file.as_ref())
+            .map(|p| p.display().to_string()),
         app: manifest.as_ref().map(|m| m.name.clone()),
         actors: Vec::new(),
         providers: Vec::new(),
@@ -293,8 +379,8 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         let _ = host.stop().await;
         return Err(e);
     }
-    let reconciler = match (&nats_url, args.no_reconciler) {
-        (Some(url), false) => match start_reconciler(url, &host, args.host_lost_after).await {
+    let reconciler = match (&nats_config, args.no_reconciler) {
+        (Some(nats), false) => match start_reconciler(nats, &host, args.host_lost_after).await {
             Ok(handle) => Some(handle),
             Err(e) => {
                 let _ = host.stop().await;
@@ -335,13 +421,29 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
 /// Starts the reconciler that keeps `wash app deploy`ed apps running, on its own NATS
 /// connection (a slow reconcile round never delays the host's traffic).
 async fn start_reconciler(
-    url: &str,
+    nats: &NatsConfig,
     host: &Host,
     host_lost_after: f64,
 ) -> anyhow::Result<nimbus_deploy::ReconcilerHandle> {
-    let nats = async_nats::ConnectOptions::new()
+    let url = nats.urls.join(",");
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(path) = &nats.credentials_file {
+        options = options.credentials_file(path).await.with_context(|| {
+            format!(
+                "failed to read the NATS credentials file {}",
+                path.display()
+            )
+        })?;
+    }
+    if let Some(tls) = &nats.tls {
+        options = options.require_tls(tls.required);
+        for root in &tls.root_certificates {
+            options = options.add_root_certificates(root.clone());
+        }
+    }
+    let nats = options
         .name(format!("nimbus reconciler {}", host.id()))
-        .connect(url)
+        .connect(nats.urls.as_slice())
         .await
         .with_context(|| format!("failed to connect the reconciler to NATS at {url}"))?;
     let mut config = nimbus_deploy::ReconcilerConfig::new(host.lattice(), host.id());
@@ -541,6 +643,9 @@ fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
         ),
         None => format!("host {} running standalone (no NATS)", report.host_id),
     };
+    if let Some(creds) = &report.nats_credentials {
+        text.push_str(&format!("\nNATS credentials {creds}"));
+    }
     if let Some(app) = &report.app {
         text.push_str(&format!("\napp `{app}` deployed:"));
     }
@@ -609,30 +714,135 @@ fn names_local_port(url: &str, port: u16) -> bool {
     }
 }
 
+/// The environment variable naming the JetStream directory of `wash up --nats-server`
+/// (what `--nats-store` sets; the flag wins).
+pub const NATS_STORE_ENV: &str = "WASH_NATS_STORE";
+
+/// The JetStream directory of the nats-server `wash up --nats-server` starts for
+/// `lattice`: `flag` (`--nats-store`), else `$WASH_NATS_STORE`, else
+/// `~/.wash/lattices/{lattice}/jetstream`. The default is per lattice and lasts, so the
+/// lattice's bucket (links, claims, deployed apps), its module store and `backend=nats`
+/// key-value data are there again after a restart.
+pub(crate) fn nats_store_dir(flag: Option<PathBuf>, lattice: &str) -> anyhow::Result<PathBuf> {
+    let given = flag
+        .or_else(|| std::env::var_os(NATS_STORE_ENV).map(PathBuf::from))
+        .filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    if lattice.is_empty()
+        || lattice.starts_with('.')
+        || lattice.contains(['/', '\\'])
+        || lattice.chars().any(char::is_control)
+    {
+        bail!(
+            "lattice name `{lattice}` cannot name a directory for the nats-server's JetStream store; give one with --nats-store DIR (or {NATS_STORE_ENV})"
+        );
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).with_context(|| {
+        format!(
+            "failed to find a directory for the nats-server's JetStream store: set HOME, or give --nats-store DIR (or {NATS_STORE_ENV})"
+        )
+    })?;
+    Ok(PathBuf::from(home)
+        .join(".wash")
+        .join("lattices")
+        .join(lattice)
+        .join("jetstream"))
+}
+
+/// The connection settings of a host joining `url`: the host credentials (`--creds`, or
+/// the lattice's host.creds), what its provider processes get, and the TLS CA.
+fn nats_config(
+    url: &str,
+    args: &UpArgs,
+    lattice_dir: Option<&LatticeDir>,
+    own_server: bool,
+) -> NatsConfig {
+    let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    let of_lattice = |role| {
+        lattice_dir
+            .map(|d| d.creds(role))
+            .filter(|p: &PathBuf| p.is_file())
+    };
+    let mut nats = NatsConfig::url(url.to_string());
+    nats.credentials_file = if own_server {
+        of_lattice(Role::Host)
+    } else {
+        given(&args.creds).or_else(|| of_lattice(Role::Host))
+    };
+    nats.provider_credentials_file =
+        given(&args.provider_creds).or_else(|| of_lattice(Role::Provider));
+    nats.provider_credentials_dir = lattice_dir
+        .filter(|_| args.provider_creds.is_none())
+        .map(LatticeDir::providers_dir);
+    let tls_ca = given(&args.tls_ca).or_else(|| lattice_dir.and_then(LatticeDir::tls_ca));
+    nats.tls = tls_ca.map(|ca| TlsConfig {
+        // A lattice made with `--tls` serves TLS only; providers are told so.
+        required: true,
+        root_certificates: vec![ca],
+        client_certificate: None,
+    });
+    nats
+}
+
+/// The lattice's directory with its NATS credentials, made now (as `wash lattice init`
+/// would, without TLS) if this machine has none yet.
+fn ensure_lattice_auth(
+    lattice: &str,
+    keys_dir: &Path,
+    port: u16,
+    store: &Path,
+) -> anyhow::Result<LatticeDir> {
+    let dir = LatticeDir::of(lattice).context(
+        "failed to find the lattice's credentials directory (or pass --no-nats-auth to start the nats-server without authentication)",
+    )?;
+    if !dir.is_initialised() {
+        let report = crate::lattice_auth::init(&crate::lattice_auth::InitOptions {
+            lattice: lattice.to_string(),
+            keys_dir: keys_dir.to_path_buf(),
+            dir: dir.clone(),
+            port,
+            store_dir: store.to_path_buf(),
+            tls_names: None,
+            force: false,
+        })?;
+        eprintln!(
+            "lattice `{lattice}` had no NATS credentials on this machine: made them in {} (as `wash lattice init {lattice}` does); `wash` commands of the lattice here use its wash.creds",
+            report.dir
+        );
+    }
+    Ok(dir)
+}
+
 /// A nats-server child process started by `wash up --nats-server`, killed on drop.
 struct LocalNatsServer {
     child: Child,
     port: u16,
-    _store: tempfile::TempDir,
+    /// Holds the generated configuration file (the JetStream data lives elsewhere).
+    _config_dir: tempfile::TempDir,
 }
 
 impl LocalNatsServer {
-    fn start(port: u16, jetstream_dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// Starts nats-server on `port` with JetStream in `jetstream_dir` (created if needed)
+    /// and, when given, the lattice's `auth.conf` text (operator, resolver, TLS).
+    fn start(port: u16, jetstream_dir: &Path, auth: Option<&str>) -> anyhow::Result<Self> {
         let binary = find_nats_server().context(
-            "failed to find nats-server: install it (`scripts/setup.sh lattice` does) or use --nats-url",
+            "failed to find nats-server: install it (`scripts/setup.sh lattice` does), name it with NATS_SERVER=PATH, or use --nats-url",
         )?;
-        let store = tempfile::tempdir().context("failed to create a JetStream store directory")?;
-        let jetstream = match jetstream_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("failed to create {}", dir.display()))?;
-                std::path::absolute(dir)
-                    .with_context(|| format!("failed to resolve {}", dir.display()))?
-            }
-            None => store.path().join("jetstream"),
-        };
-        let config = store.path().join("nats-server.conf");
-        std::fs::write(&config, durable_config(port, &jetstream))
+        let config_dir = tempfile::tempdir()
+            .context("failed to create a directory for the nats-server configuration")?;
+        std::fs::create_dir_all(jetstream_dir).with_context(|| {
+            format!(
+                "failed to create the JetStream store directory {}",
+                jetstream_dir.display()
+            )
+        })?;
+        let jetstream = std::path::absolute(jetstream_dir)
+            .with_context(|| format!("failed to resolve {}", jetstream_dir.display()))?;
+        let config = config_dir.path().join("nats-server.conf");
+        let text = format!("{}{}", durable_config(port, &jetstream), auth.unwrap_or(""));
+        std::fs::write(&config, text)
             .with_context(|| format!("failed to write {}", config.display()))?;
         let child = Command::new(&binary)
             .arg("-c")
@@ -645,7 +855,7 @@ impl LocalNatsServer {
         let mut server = LocalNatsServer {
             child,
             port,
-            _store: store,
+            _config_dir: config_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -657,7 +867,16 @@ impl LocalNatsServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("started nats-server on {}", server.url());
+        eprintln!(
+            "started nats-server on {} (JetStream in {}; {})",
+            server.url(),
+            jetstream.display(),
+            if auth.is_some() {
+                "clients need the lattice's credentials"
+            } else {
+                "no authentication"
+            }
+        );
         Ok(server)
     }
 
@@ -683,7 +902,12 @@ pub(crate) fn durable_config(port: u16, store_dir: &Path) -> String {
     )
 }
 
+/// The nats-server binary: `$NATS_SERVER` if set, else the first on `PATH`, else
+/// `~/.local/bin/nats-server` (where `scripts/setup.sh` installs it).
 fn find_nats_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("NATS_SERVER").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
     let home = std::env::var_os("HOME").map(PathBuf::from);
     std::env::var_os("PATH")
         .map(|p| {
@@ -709,5 +933,25 @@ mod tests {
         assert!(!names_local_port("nats://127.0.0.1:4223", 4222));
         assert!(!names_local_port("nats://nats.example:4222", 4222));
         assert!(!names_local_port("garbage", 4222));
+    }
+
+    #[test]
+    fn the_nats_store_is_the_flag_else_per_lattice_under_the_home_directory() {
+        // The flag wins over the environment and the default (no environment read then).
+        let flag = PathBuf::from("/srv/js");
+        assert_eq!(nats_store_dir(Some(flag.clone()), "default").unwrap(), flag);
+        // Names that would leave the lattices directory are refused, naming the way out.
+        if std::env::var_os(NATS_STORE_ENV).is_none() {
+            for bad in ["", "..", ".hidden", "a/b", "a\\b"] {
+                let err = nats_store_dir(None, bad).unwrap_err().to_string();
+                assert!(err.contains("--nats-store"), "{bad:?}: {err}");
+            }
+            if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                assert_eq!(
+                    nats_store_dir(None, "petclinic").unwrap(),
+                    PathBuf::from(home).join(".wash/lattices/petclinic/jetstream")
+                );
+            }
+        }
     }
 }

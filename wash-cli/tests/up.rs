@@ -1,7 +1,9 @@
 //! `wash up` as a user runs it: a real `wash` process deploying an app manifest
 //! (kvcounter + the built-in HTTP server and key-value providers) in standalone mode,
 //! answering real HTTP, stopping on SIGINT, and keeping file-backed data across restarts;
-//! and several `wash up --nats-url` hosts forming one lattice with no seed passed by hand.
+//! `wash up --nats-server` keeping its JetStream (the lattice bucket, `backend=nats` data)
+//! across restarts; and several `wash up --nats-url` hosts forming one lattice with no seed
+//! passed by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -450,4 +452,141 @@ fn hosts_started_without_seed_flags_form_one_lattice_and_strangers_are_refused_b
     assert!(c.0.interrupt().success());
     assert!(b.0.interrupt().success());
     assert!(a.0.interrupt().success());
+}
+
+/// The nats-server binary the tests use: `$NATS_SERVER`, else on `PATH`, else
+/// `~/.local/bin/nats-server` (where `scripts/setup.sh` puts it).
+fn nats_server_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        return path.into();
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join("nats-server"));
+    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/bin/nats-server"));
+    on_path
+        .chain(home)
+        .find(|p| p.is_file())
+        .expect("nats-server not found: install it (scripts/setup.sh lattice) or set NATS_SERVER")
+}
+
+#[test]
+fn wash_up_nats_server_keeps_the_lattice_bucket_and_nats_backed_data_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    // A home of its own: the default JetStream store lives under it.
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    let (nats_port, http_port) = (free_port(), free_port());
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let lattice = "persisted";
+    let app = manifest(dir.path(), http_port);
+    // The server runs with the lattice's credentials (made by the first `wash up` in the
+    // lattice directory under HOME): the key-value backend and `wash` use theirs.
+    let lattice_dir = home.join(".wash/lattices").join(lattice);
+    let kv_creds = lattice_dir.join("keyvalue.creds");
+    let wash_creds = lattice_dir.join("wash.creds");
+    let wash_creds = wash_creds.to_str().unwrap();
+    // The counter lives in the started server's JetStream (backend=nats), not in a file.
+    let text = std::fs::read_to_string(&app).unwrap().replace(
+        "values: { backend: file, path: data }",
+        &format!(
+            "values: {{ backend: nats, url: \"{nats_url}\", bucket: washup_counter, creds: {:?} }}",
+            kv_creds.display().to_string()
+        ),
+    );
+    assert!(text.contains("backend: nats"), "{text}");
+    std::fs::write(&app, text).unwrap();
+    let nats_server = nats_server_binary();
+    let start = || {
+        let mut cmd = wash();
+        cmd.args([
+            "up",
+            "--nats-server",
+            &nats_port.to_string(),
+            "--lattice",
+            lattice,
+        ])
+        .current_dir(dir.path())
+        .env("HOME", &home)
+        .env("WASH_KEYS", &keys)
+        .env("NATS_SERVER", &nats_server)
+        .env_remove("WASH_NATS_URL")
+        .env_remove("WASH_NATS_STORE");
+        Up::spawn(cmd)
+    };
+
+    let (up, text) = start();
+    assert!(text.contains("joined lattice"), "{text}");
+    assert_eq!(
+        get(http_port, "/visits"),
+        (200, r#"{"counter":1}"#.to_string())
+    );
+    assert_eq!(
+        get(http_port, "/visits"),
+        (200, r#"{"counter":2}"#.to_string())
+    );
+    // A link no manifest puts: only the lattice bucket can bring it back.
+    let actor =
+        nimbus_core::keys::KeyPair::generate(nimbus_core::keys::KeyKind::Module).public_key();
+    let provider =
+        nimbus_core::keys::KeyPair::generate(nimbus_core::keys::KeyKind::Service).public_key();
+    wash_ok(
+        &nats_url,
+        lattice,
+        &keys,
+        &[
+            "ctl",
+            "link",
+            "put",
+            &actor,
+            &provider,
+            "wasmcloud:test",
+            "kept=yes",
+            "--creds",
+            wash_creds,
+        ],
+    );
+    let has_link = || {
+        let links = wash_ok(
+            &nats_url,
+            lattice,
+            &keys,
+            &[
+                "--output", "json", "ctl", "get", "links", "--creds", wash_creds,
+            ],
+        );
+        let links: serde_json::Value = serde_json::from_str(&links).unwrap();
+        links["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["actor_id"] == actor.as_str() && l["values"]["kept"] == "yes")
+    };
+    assert!(has_link(), "the link was not put");
+    assert!(up.interrupt().success(), "wash up did not exit cleanly");
+    assert!(
+        TcpStream::connect(("127.0.0.1", nats_port)).is_err(),
+        "the nats-server outlived wash up"
+    );
+
+    // The store is where the README says, per lattice, and it is not empty.
+    let store = home.join(".wash/lattices").join(lattice).join("jetstream");
+    let entries = std::fs::read_dir(&store)
+        .unwrap_or_else(|e| panic!("no JetStream store at {}: {e}", store.display()))
+        .count();
+    assert!(entries > 0, "{} is empty", store.display());
+
+    // A new nats-server on the same store: the lattice's link and the count are back.
+    let (up, _) = start();
+    assert!(
+        has_link(),
+        "the lattice bucket lost a link across the restart"
+    );
+    assert_eq!(
+        get(http_port, "/visits"),
+        (200, r#"{"counter":3}"#.to_string())
+    );
+    assert!(up.interrupt().success());
 }

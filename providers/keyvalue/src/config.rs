@@ -9,6 +9,8 @@
 //! | `url` | redis | `redis://[user:password@]host[:port][/db]` |
 //! | `url` | nats | `nats://host:port`, or several separated by commas |
 //! | `bucket` | nats | JetStream KV bucket name (`A-Za-z0-9_-`), created if missing |
+//! | `creds` | nats | `.creds` file to connect with (a secured lattice: `wash lattice init` writes `keyvalue.creds`) |
+//! | `tls_ca` | nats | PEM file of the CA the server's certificate chains to |
 //! | `connect_timeout_ms` | redis, nats | per connection attempt (default 2000) |
 //! | `response_timeout_ms` | redis | per command (default 5000) |
 //!
@@ -90,6 +92,10 @@ pub struct NatsConfig {
     pub bucket: String,
     /// Timeout of one connection attempt.
     pub connect_timeout: Duration,
+    /// A `.creds` file (user JWT and seed) to connect with.
+    pub creds: Option<PathBuf>,
+    /// Extra root certificate (PEM) for a server with a private CA.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The backend a link asks for, with its settings.
@@ -175,11 +181,19 @@ impl BackendConfig {
                             .to_string(),
                     });
                 }
+                let file = |key| {
+                    get(key)
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                };
                 Ok(BackendConfig::Nats(NatsConfig {
                     url: url.to_string(),
                     bucket: bucket.to_string(),
                     connect_timeout: timeout(get("connect_timeout_ms"), "connect_timeout_ms")?
                         .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+                    creds: file("creds"),
+                    tls_ca: file("tls_ca"),
                 }))
             }
             _ => Err(ConfigError::UnknownBackend {
@@ -388,7 +402,25 @@ mod tests {
                 url: "nats://a:4222, nats://b:4222".into(),
                 bucket: "my_kv-1".into(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                creds: None,
+                tls_ca: None,
             })
         );
+        match parse(&[
+            ("backend", "nats"),
+            ("url", "nats://a:4222"),
+            ("bucket", "kv"),
+            ("creds", "/home/u/.wash/lattices/default/keyvalue.creds"),
+        ])
+        .unwrap()
+        {
+            BackendConfig::Nats(c) => assert_eq!(
+                c.creds,
+                Some(PathBuf::from(
+                    "/home/u/.wash/lattices/default/keyvalue.creds"
+                ))
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -109,13 +109,30 @@ impl NatsStore {
     /// Connects to the servers in `config.url` and opens (or creates) `config.bucket`.
     pub async fn open(config: &NatsConfig) -> Result<Self, KvError> {
         let urls: Vec<&str> = config.url.split(',').map(str::trim).collect();
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(path) = &config.creds {
+            options = options.credentials_file(path).await.map_err(|e| {
+                open_err(format!(
+                    "cannot read the credentials file {} (the `creds` link value): {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        if let Some(ca) = &config.tls_ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        let hint = if config.creds.is_some() {
+            "check the `url` and `creds` link values and that nats-server is running"
+        } else {
+            "check the `url` link value and that nats-server is running (a server that requires credentials needs a `creds` link value, e.g. the keyvalue.creds of `wash lattice init`)"
+        };
+        let client = options
             .connection_timeout(config.connect_timeout)
             .connect(urls.as_slice())
             .await
             .map_err(|e| {
                 open_err(format!(
-                    "cannot connect to NATS at {}: {e}; check the `url` link value and that nats-server is running",
+                    "cannot connect to NATS at {}: {e}; {hint}",
                     config.url
                 ))
             })?;

@@ -1,0 +1,895 @@
+//! A lattice only its members can reach: NATS decentralized auth for one lattice.
+//!
+//! `wash lattice init NAME` creates, in `~/.wash/lattices/NAME/` (next to the keys in
+//! `~/.wash/keys`, where the JetStream store of `wash up --nats-server` lives too):
+//!
+//! - an operator, an account `NAME` (JetStream on) for the lattice's members and an
+//!   account `NAME_data` (JetStream on) for the key-value provider's `backend=nats` data,
+//!   as JWTs signed with nkeys (the [`nats_jwt_rs`] crate; the operator and account seeds
+//!   stay in the keys directory as `lattice_NAME_operator.nk`, `lattice_NAME_account.nk`
+//!   and `lattice_NAME_data_account.nk`);
+//! - one user per role, as `.creds` files (mode 0600): [`Role::Host`],
+//!   [`Role::Provider`], [`Role::Wash`], [`Role::Observer`] and [`Role::Keyvalue`]; each
+//!   role's subject permissions are in [`Role::permissions`];
+//! - `auth.conf`: the operator, `resolver: MEMORY` with both accounts preloaded, and (with
+//!   `--tls`) the server certificate; `nats-server.conf`: a complete server configuration
+//!   (listen address, JetStream with `sync_interval: always`, `include "auth.conf"`) to
+//!   run by hand with `nats-server -c`;
+//! - with `--tls`, `tls/ca.pem` (a generated CA, what clients trust) and the server
+//!   certificate and key it signed.
+//!
+//! `wash up --nats-server` starts its nats-server with `auth.conf` and connects with
+//! `host.creds`, handing out provider credentials to the providers it starts; every other
+//! `wash` command that talks to NATS uses `wash.creds` of its lattice when no `--creds`
+//! is given.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use nats_jwt_rs::Claims;
+use nats_jwt_rs::account::{Account, JetStreamLimits};
+use nats_jwt_rs::operator::Operator;
+use nats_jwt_rs::types::{Permission, Permissions, ResponsePermission};
+use nats_jwt_rs::user::User;
+use nimbus_core::keys::{KeyKind, KeyPair};
+use nimbus_core::subjects::{
+    CFG_PREFIX, DEFAULT_CTL_PREFIX, EVT_PREFIX, RPC_PREFIX, RPCEVT_PREFIX,
+};
+use serde::Serialize;
+
+use crate::keys;
+
+/// The configuration file with the operator, the resolver and (with TLS) the certificate.
+pub const AUTH_CONF: &str = "auth.conf";
+/// The complete nats-server configuration `wash lattice init` writes.
+pub const SERVER_CONF: &str = "nats-server.conf";
+/// The directory of the per-provider credentials `wash up` issues.
+pub const PROVIDERS_DIR: &str = "providers";
+/// The CA certificate clients trust when the lattice uses TLS.
+pub const TLS_CA: &str = "tls/ca.pem";
+const TLS_CERT: &str = "tls/server-cert.pem";
+const TLS_KEY: &str = "tls/server-key.pem";
+
+/// Who a user of the lattice is, and so what it may publish and subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A host (`wash up`): RPC, control interface, events and JetStream of the lattice.
+    Host,
+    /// A capability provider: its own RPC, link, health and shutdown subjects, calls to
+    /// actors, replies.
+    Provider,
+    /// A `wash` user who runs the lattice: control interface, events, JetStream, calls to
+    /// actors.
+    Wash,
+    /// A read-only observer: lists hosts, inventories, claims, links and apps, reads
+    /// events; cannot start, stop, scale, link or deploy.
+    Observer,
+    /// The key-value provider's `backend=nats` connection, in the lattice's data account:
+    /// JetStream there and nothing of the lattice.
+    Keyvalue,
+}
+
+impl Role {
+    /// Every role `wash lattice init` issues credentials for.
+    pub const ALL: [Role; 5] = [
+        Role::Host,
+        Role::Provider,
+        Role::Wash,
+        Role::Observer,
+        Role::Keyvalue,
+    ];
+
+    /// The role's name (and the stem of its `.creds` file).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Provider => "provider",
+            Role::Wash => "wash",
+            Role::Observer => "observer",
+            Role::Keyvalue => "keyvalue",
+        }
+    }
+
+    /// The subject permissions of the role on `lattice`. `provider_key` narrows a
+    /// provider's subjects to its own (`wasmbus.rpc.{lattice}.{key}.>`); without it, a
+    /// provider may serve any provider subject of the lattice (never an actor's).
+    pub fn permissions(self, lattice: &str, provider_key: Option<&str>) -> RolePermissions {
+        let rpc = format!("{RPC_PREFIX}.{lattice}");
+        let ctl = format!("{DEFAULT_CTL_PREFIX}.{lattice}");
+        let evt = format!("{EVT_PREFIX}.{lattice}");
+        let rpcevt = format!("{RPCEVT_PREFIX}.{lattice}");
+        let events = [evt.clone(), format!("{evt}.>"), rpcevt.clone()];
+        let inbox = "_INBOX.>".to_string();
+        // The lattice's JetStream (its account holds nothing else): API, KV and object
+        // store writes, acknowledgements and flow control of consumers.
+        let jetstream = ["$JS.API.>", "$KV.>", "$O.>", "$JS.ACK.>", "$JS.FC.>"].map(String::from);
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            Role::Host => RolePermissions {
+                publish: [
+                    vec![
+                        format!("{rpc}.>"),
+                        format!("{ctl}.>"),
+                        format!("{CFG_PREFIX}.{lattice}.>"),
+                        inbox.clone(),
+                    ],
+                    events.to_vec(),
+                    jetstream.to_vec(),
+                ]
+                .concat(),
+                subscribe: [
+                    vec![format!("{rpc}.>"), format!("{ctl}.>"), inbox],
+                    events.to_vec(),
+                ]
+                .concat(),
+                respond: false,
+            },
+            Role::Provider => {
+                let own = provider_key.map_or_else(
+                    || {
+                        // A provider's subjects have five tokens or more; an actor's four.
+                        vec![format!("{rpc}.*.*"), format!("{rpc}.*.*.>")]
+                    },
+                    |key| vec![format!("{rpc}.{key}.>")],
+                );
+                RolePermissions {
+                    // Calls to actors (`wasmbus.rpc.{lattice}.{actor}`) only; answers to
+                    // the requests it got through the response permission.
+                    publish: vec![format!("{rpc}.*")],
+                    subscribe: [own, vec![inbox]].concat(),
+                    respond: true,
+                }
+            }
+            Role::Wash => RolePermissions {
+                publish: [
+                    vec![format!("{ctl}.>"), format!("{rpc}.*")],
+                    jetstream.to_vec(),
+                ]
+                .concat(),
+                subscribe: [vec![inbox], events.to_vec()].concat(),
+                respond: false,
+            },
+            Role::Observer => RolePermissions {
+                publish: [
+                    vec![format!("{ctl}.ping.hosts"), format!("{ctl}.get.>")],
+                    strings(&[
+                        "$JS.API.INFO",
+                        "$JS.API.STREAM.INFO.*",
+                        "$JS.API.STREAM.NAMES",
+                        "$JS.API.STREAM.LIST",
+                        "$JS.API.STREAM.MSG.GET.*",
+                        "$JS.API.DIRECT.GET.>",
+                        "$JS.API.CONSUMER.CREATE.>",
+                        "$JS.API.CONSUMER.INFO.>",
+                        "$JS.API.CONSUMER.DELETE.>",
+                        "$JS.API.CONSUMER.MSG.NEXT.>",
+                        "$JS.API.CONSUMER.NAMES.>",
+                        "$JS.API.CONSUMER.LIST.>",
+                        "$JS.ACK.>",
+                        "$JS.FC.>",
+                    ]),
+                ]
+                .concat(),
+                subscribe: [vec![inbox], events.to_vec()].concat(),
+                respond: false,
+            },
+            Role::Keyvalue => RolePermissions {
+                publish: [vec![inbox.clone()], jetstream.to_vec()].concat(),
+                subscribe: vec![inbox],
+                respond: false,
+            },
+        }
+    }
+
+    /// Whether the role's user belongs to the data account rather than the lattice's.
+    fn in_data_account(self) -> bool {
+        self == Role::Keyvalue
+    }
+}
+
+/// What a user may publish and subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolePermissions {
+    /// Subjects it may publish to.
+    pub publish: Vec<String>,
+    /// Subjects it may subscribe to.
+    pub subscribe: Vec<String>,
+    /// May answer the requests it receives (one reply each), whatever their reply subject.
+    pub respond: bool,
+}
+
+/// Checks that `lattice` can be one token of a NATS subject and a directory name.
+pub fn check_lattice_name(lattice: &str) -> anyhow::Result<()> {
+    let ok = !lattice.is_empty()
+        && lattice.len() <= 64
+        && lattice
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        bail!(
+            "lattice name `{lattice}` cannot name NATS subjects and a directory: use 1 to 64 letters, digits, `-` or `_`"
+        );
+    }
+    Ok(())
+}
+
+/// The per-lattice directory, `~/.wash/lattices/LATTICE/`, with the files
+/// `wash lattice init` writes there.
+#[derive(Debug, Clone)]
+pub struct LatticeDir {
+    root: PathBuf,
+}
+
+impl LatticeDir {
+    /// The directory of `lattice` under `$HOME/.wash/lattices`.
+    pub fn of(lattice: &str) -> anyhow::Result<Self> {
+        check_lattice_name(lattice)?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .context("failed to find the lattices directory (~/.wash/lattices): set HOME")?;
+        Ok(Self::at(
+            PathBuf::from(home)
+                .join(".wash")
+                .join("lattices")
+                .join(lattice),
+        ))
+    }
+
+    /// A lattice directory at `root`.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The credentials file of `role`.
+    pub fn creds(&self, role: Role) -> PathBuf {
+        self.root.join(format!("{}.creds", role.name()))
+    }
+
+    /// The directory of per-provider credentials (`{provider key}.creds`).
+    pub fn providers_dir(&self) -> PathBuf {
+        self.root.join(PROVIDERS_DIR)
+    }
+
+    /// `auth.conf`.
+    pub fn auth_conf(&self) -> PathBuf {
+        self.root.join(AUTH_CONF)
+    }
+
+    /// `nats-server.conf`.
+    pub fn server_conf(&self) -> PathBuf {
+        self.root.join(SERVER_CONF)
+    }
+
+    /// The CA certificate of the lattice's TLS, when it has one.
+    pub fn tls_ca(&self) -> Option<PathBuf> {
+        Some(self.root.join(TLS_CA)).filter(|p| p.is_file())
+    }
+
+    /// Whether `wash lattice init` ran for this lattice (its `auth.conf` exists).
+    pub fn is_initialised(&self) -> bool {
+        self.auth_conf().is_file()
+    }
+
+    /// The `auth.conf` text, for a nats-server configuration `wash up` writes.
+    pub fn read_auth_conf(&self) -> anyhow::Result<String> {
+        let path = self.auth_conf();
+        std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "failed to read {}; run `wash lattice init` again to rewrite it",
+                path.display()
+            )
+        })
+    }
+}
+
+/// The creds file a `wash` client of `lattice` uses when none is given: the lattice's
+/// `wash.creds`, if `wash lattice init` wrote one on this machine.
+pub fn default_client_creds(lattice: &str) -> Option<PathBuf> {
+    LatticeDir::of(lattice)
+        .ok()
+        .map(|d| d.creds(Role::Wash))
+        .filter(|p| p.is_file())
+}
+
+/// The CA certificate a `wash` client of `lattice` trusts when none is given.
+pub fn default_tls_ca(lattice: &str) -> Option<PathBuf> {
+    LatticeDir::of(lattice).ok().and_then(|d| d.tls_ca())
+}
+
+/// What `wash lattice init` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The lattice.
+    pub lattice: String,
+    /// Where the operator and account seeds are kept.
+    pub keys_dir: PathBuf,
+    /// The lattice directory to write.
+    pub dir: LatticeDir,
+    /// The port of the written `nats-server.conf`.
+    pub port: u16,
+    /// The JetStream store of the written `nats-server.conf`.
+    pub store_dir: PathBuf,
+    /// Generate a CA and a server certificate for these names (DNS names or IPs).
+    pub tls_names: Option<Vec<String>>,
+    /// Rewrite an initialised lattice (same operator and accounts, new user keys).
+    pub force: bool,
+}
+
+/// What `wash lattice init` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// The lattice.
+    pub lattice: String,
+    /// The lattice directory.
+    pub dir: String,
+    /// The operator's public key.
+    pub operator: String,
+    /// The lattice account's public key.
+    pub account: String,
+    /// The data account's public key.
+    pub data_account: String,
+    /// The written nats-server configuration.
+    pub server_conf: String,
+    /// The credentials files, by role.
+    pub creds: Vec<IssuedCreds>,
+    /// The CA certificate clients trust (with `--tls`).
+    pub tls_ca: Option<String>,
+}
+
+/// One credentials file.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedCreds {
+    /// The role.
+    pub role: Role,
+    /// The user's public key.
+    pub user: String,
+    /// The file.
+    pub path: String,
+}
+
+/// The operator and account keys of a lattice, from the keys directory (created there on
+/// first use).
+struct Signers {
+    operator: KeyPair,
+    /// The server's own account (`$SYS`-like; JetStream needs one in operator mode).
+    system_account: KeyPair,
+    account: KeyPair,
+    data_account: KeyPair,
+}
+
+impl Signers {
+    fn load_or_generate(keys_dir: &Path, lattice: &str) -> anyhow::Result<Self> {
+        let load = |suffix: &str, kind| {
+            keys::load_or_generate(keys_dir, &key_name(lattice, suffix), kind)
+                .map(|(k, _)| k)
+                .with_context(|| format!("failed to load the {suffix} key of lattice `{lattice}`"))
+        };
+        Ok(Self {
+            operator: load("operator", KeyKind::Operator)?,
+            system_account: load("system_account", KeyKind::Account)?,
+            account: load("account", KeyKind::Account)?,
+            data_account: load("data_account", KeyKind::Account)?,
+        })
+    }
+
+    /// The lattice account's key, if this machine has it (nothing is created).
+    fn stored_account(keys_dir: &Path, lattice: &str) -> Option<KeyPair> {
+        let path = keys::key_path(keys_dir, &key_name(lattice, "account"));
+        keys::read_seed_file(&path)
+            .ok()
+            .filter(|k| k.kind() == KeyKind::Account)
+    }
+}
+
+fn key_name(lattice: &str, suffix: &str) -> String {
+    format!("lattice_{}_{suffix}", keys::sanitize_key_name(lattice))
+}
+
+/// The `nkeys` key pair of one of ours, for the JWT crate.
+fn nkeys_pair(key: &KeyPair) -> anyhow::Result<nkeys::KeyPair> {
+    let seed = key.seed().context("failed to encode a seed")?;
+    nkeys::KeyPair::from_seed(&seed).context("failed to read a seed back")
+}
+
+/// The operator's self-signed JWT, naming the system account.
+fn operator_jwt(operator: &KeyPair, system: &KeyPair, lattice: &str) -> anyhow::Result<String> {
+    let mut claims = Operator::new_claims(format!("nimbus-{lattice}"), operator.public_key());
+    claims.nats.system_account = Some(system.public_key());
+    claims
+        .encode(&nkeys_pair(operator)?)
+        .context("failed to sign the operator JWT")
+}
+
+/// An account JWT signed by the operator; with `jetstream`, JetStream on without limits.
+fn account_jwt(
+    operator: &KeyPair,
+    account: &KeyPair,
+    name: &str,
+    jetstream: bool,
+) -> anyhow::Result<String> {
+    let mut claims: Claims<Account> = Account::new_claims(name.to_string(), account.public_key());
+    if jetstream {
+        let limits = claims
+            .nats
+            .limits
+            .get_or_insert_with(nats_jwt_rs::account::OperatorLimits::default);
+        limits.jetstream = Some(JetStreamLimits {
+            memory_storage: Some(-1),
+            disk_storage: Some(-1),
+            streams: Some(-1),
+            consumer: Some(-1),
+            ..JetStreamLimits::default()
+        });
+    }
+    claims
+        .encode(&nkeys_pair(operator)?)
+        .with_context(|| format!("failed to sign the JWT of account `{name}`"))
+}
+
+/// A user JWT signed by `account` with `permissions`.
+fn user_jwt(
+    account: &KeyPair,
+    user: &KeyPair,
+    name: &str,
+    permissions: &RolePermissions,
+) -> anyhow::Result<String> {
+    let mut claims: Claims<User> = User::new_claims(name.to_string(), user.public_key());
+    claims.nats.permissions.permissions = Permissions {
+        publish: Permission {
+            allow: permissions.publish.clone(),
+            deny: Vec::new(),
+        },
+        subscribe: Permission {
+            allow: permissions.subscribe.clone(),
+            deny: Vec::new(),
+        },
+        resp: permissions.respond.then_some(ResponsePermission {
+            max_messages: 1,
+            ttl: Duration::ZERO,
+        }),
+    };
+    claims
+        .encode(&nkeys_pair(account)?)
+        .with_context(|| format!("failed to sign the JWT of user `{name}`"))
+}
+
+/// A `.creds` file's text (the layout `nsc` writes and NATS clients read).
+pub fn creds_text(jwt: &str, seed: &str) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    )
+}
+
+/// Issues a new user of `role` (a fresh user key) and returns its creds text and key.
+fn issue_user(
+    signers: &Signers,
+    lattice: &str,
+    role: Role,
+    provider_key: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let user = KeyPair::generate(KeyKind::User);
+    let account = if role.in_data_account() {
+        &signers.data_account
+    } else {
+        &signers.account
+    };
+    let name = match provider_key {
+        Some(key) => format!("{lattice}-{}-{key}", role.name()),
+        None => format!("{lattice}-{}", role.name()),
+    };
+    let jwt = user_jwt(
+        account,
+        &user,
+        &name,
+        &role.permissions(lattice, provider_key),
+    )?;
+    let seed = user.seed().context("failed to encode a user seed")?;
+    Ok((creds_text(&jwt, &seed), user.public_key()))
+}
+
+/// Runs `wash lattice init`: keys, JWTs, creds, configuration and certificates.
+pub fn init(options: &InitOptions) -> anyhow::Result<InitReport> {
+    let lattice = options.lattice.as_str();
+    check_lattice_name(lattice)?;
+    let dir = &options.dir;
+    if dir.is_initialised() && !options.force {
+        bail!(
+            "lattice `{lattice}` is already initialised in {} (its credentials are the *.creds files there); pass --force to write its configuration and credentials again (same operator and accounts, so the data stays; the old credentials keep working)",
+            dir.root().display()
+        );
+    }
+    create_private_dir(dir.root())?;
+    let signers = Signers::load_or_generate(&options.keys_dir, lattice)?;
+    let operator = operator_jwt(&signers.operator, &signers.system_account, lattice)?;
+    let system = account_jwt(&signers.operator, &signers.system_account, "SYS", false)?;
+    let account = account_jwt(&signers.operator, &signers.account, lattice, true)?;
+    let data_name = format!("{lattice}_data");
+    let data_account = account_jwt(&signers.operator, &signers.data_account, &data_name, true)?;
+
+    let mut creds = Vec::new();
+    for role in Role::ALL {
+        let (text, user) = issue_user(&signers, lattice, role, None)?;
+        let path = dir.creds(role);
+        write_private(&path, &text)?;
+        creds.push(IssuedCreds {
+            role,
+            user,
+            path: path.display().to_string(),
+        });
+    }
+
+    let tls = match &options.tls_names {
+        Some(names) => Some(write_tls(dir, names)?),
+        None => {
+            // A lattice made without TLS has none, even if an earlier init had.
+            let _ = std::fs::remove_file(dir.root().join(TLS_CA));
+            None
+        }
+    };
+    let mut auth = String::new();
+    let _ = writeln!(
+        auth,
+        "# NATS decentralized auth of lattice `{lattice}`, written by `wash lattice init`.\n\
+         # Operator {}; account {} (`{lattice}`: hosts, providers, wash, observers);\n\
+         # account {} (`{data_name}`: key-value data of backend=nats).",
+        signers.operator.public_key(),
+        signers.account.public_key(),
+        signers.data_account.public_key(),
+    );
+    let _ = writeln!(auth, "operator: {operator:?}");
+    let _ = writeln!(
+        auth,
+        "system_account: {}",
+        signers.system_account.public_key()
+    );
+    let _ = writeln!(auth, "resolver: MEMORY");
+    let _ = writeln!(auth, "resolver_preload: {{");
+    let _ = writeln!(
+        auth,
+        "  {}: {system:?}",
+        signers.system_account.public_key()
+    );
+    let _ = writeln!(auth, "  {}: {account:?}", signers.account.public_key());
+    let _ = writeln!(
+        auth,
+        "  {}: {data_account:?}",
+        signers.data_account.public_key()
+    );
+    let _ = writeln!(auth, "}}");
+    if let Some(tls) = &tls {
+        let _ = writeln!(
+            auth,
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n  timeout: 5\n}}",
+            tls.cert.display().to_string(),
+            tls.key.display().to_string()
+        );
+    }
+    write_private(&dir.auth_conf(), &auth)?;
+
+    let store = std::path::absolute(&options.store_dir)
+        .with_context(|| format!("failed to resolve {}", options.store_dir.display()))?;
+    let server = format!(
+        "# nats-server configuration of lattice `{lattice}`, written by `wash lattice init`;\n\
+         # run it with `nats-server -c {}` (`wash up --nats-server` writes its own, with the\n\
+         # same auth.conf). JetStream writes are on disk before they are acknowledged.\n\
+         listen: \"127.0.0.1:{}\"\n\
+         jetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n\
+         include \"{AUTH_CONF}\"\n",
+        dir.server_conf().display(),
+        options.port,
+        store.display().to_string(),
+    );
+    write_private(&dir.server_conf(), &server)?;
+
+    Ok(InitReport {
+        lattice: lattice.to_string(),
+        dir: dir.root().display().to_string(),
+        operator: signers.operator.public_key(),
+        account: signers.account.public_key(),
+        data_account: signers.data_account.public_key(),
+        server_conf: dir.server_conf().display().to_string(),
+        creds,
+        tls_ca: tls.map(|t| t.ca.display().to_string()),
+    })
+}
+
+/// Issues a new user of `role` on `lattice` into `path` (same operator and accounts as
+/// `wash lattice init`; the lattice's account seeds must be in `keys_dir`).
+pub fn issue_creds(
+    keys_dir: &Path,
+    lattice: &str,
+    role: Role,
+    provider_key: Option<&str>,
+    path: &Path,
+) -> anyhow::Result<String> {
+    check_lattice_name(lattice)?;
+    if let Some(key) = provider_key {
+        nimbus_core::keys::parse_public_key_of_kind(key, KeyKind::Service).with_context(|| {
+            format!(
+                "`{key}` is not a provider public key (V...); `wash ctl get inventory` lists them"
+            )
+        })?;
+        if role != Role::Provider {
+            bail!("--provider-key only goes with --role provider");
+        }
+    }
+    if Signers::stored_account(keys_dir, lattice).is_none() {
+        bail!(
+            "this machine has no account key of lattice `{lattice}` in {}: run `wash lattice init {lattice}` here first, or issue the credentials on the machine that did",
+            keys_dir.display()
+        );
+    }
+    let signers = Signers::load_or_generate(keys_dir, lattice)?;
+    let (text, user) = issue_user(&signers, lattice, role, provider_key)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
+    write_private(path, &text)?;
+    Ok(user)
+}
+
+/// Issues the credentials of provider `provider_key` into the lattice directory's
+/// `providers/` (scoped to that provider's subjects), when this machine holds the
+/// lattice's account key; `None` when it does not (the provider then gets the shared
+/// `provider.creds`).
+pub fn issue_provider_creds(
+    dir: &LatticeDir,
+    keys_dir: &Path,
+    lattice: &str,
+    provider_key: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    // Only an account the lattice's server trusts can sign them (the keys directory may
+    // hold another machine's lattice of the same name).
+    let trusted = Signers::stored_account(keys_dir, lattice).is_some_and(|account| {
+        dir.read_auth_conf()
+            .is_ok_and(|auth| auth.contains(&account.public_key()))
+    });
+    if !trusted {
+        return Ok(None);
+    }
+    let path = dir.providers_dir().join(format!("{provider_key}.creds"));
+    issue_creds(keys_dir, lattice, Role::Provider, Some(provider_key), &path)?;
+    Ok(Some(path))
+}
+
+/// The certificate files of a lattice's TLS.
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Generates a CA and a server certificate for `names` signed by it.
+fn write_tls(dir: &LatticeDir, names: &[String]) -> anyhow::Result<TlsFiles> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair as CertKey};
+    let names = if names.is_empty() {
+        vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ]
+    } else {
+        names.to_vec()
+    };
+    let failed = || "failed to generate the lattice's TLS certificates";
+    let ca_key = CertKey::generate().with_context(failed)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).with_context(failed)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "nimbus lattice CA");
+    let ca_cert = ca_params.self_signed(&ca_key).with_context(failed)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let server_key = CertKey::generate().with_context(failed)?;
+    let mut server_params = CertificateParams::new(names.clone()).with_context(|| {
+        format!("invalid --tls-name in {names:?}: give DNS names or IP addresses")
+    })?;
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "nimbus lattice nats-server");
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .with_context(failed)?;
+    let tls_dir = dir.root().join("tls");
+    create_private_dir(&tls_dir)?;
+    let files = TlsFiles {
+        ca: dir.root().join(TLS_CA),
+        cert: dir.root().join(TLS_CERT),
+        key: dir.root().join(TLS_KEY),
+    };
+    write_private(&files.ca, &ca_cert.pem())?;
+    write_private(&files.cert, &server_cert.pem())?;
+    write_private(&files.key, &server_key.serialize_pem())?;
+    Ok(files)
+}
+
+/// Creates `dir` (and its parents) with mode 0700.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("failed to create {}", dir.display()))
+}
+
+/// Writes `text` to `path` with mode 0600, through a temporary file renamed into place
+/// (a reader sees the old or the new file, never a part).
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("failed to write {}", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn payload(jwt: &str) -> serde_json::Value {
+        use base64::Engine as _;
+        let part = jwt.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn roles_see_only_their_subjects() {
+        let l = "petclinic";
+        let provider = Role::Provider.permissions(l, Some("VKEY"));
+        assert_eq!(
+            provider.subscribe,
+            ["wasmbus.rpc.petclinic.VKEY.>", "_INBOX.>"]
+        );
+        assert_eq!(provider.publish, ["wasmbus.rpc.petclinic.*"]);
+        assert!(provider.respond);
+        let shared = Role::Provider.permissions(l, None);
+        assert!(
+            shared
+                .subscribe
+                .contains(&"wasmbus.rpc.petclinic.*.*".to_string())
+        );
+        assert!(!shared.publish.iter().any(|s| s.contains("ctl")));
+        let observer = Role::Observer.permissions(l, None);
+        assert!(
+            observer
+                .publish
+                .contains(&"wasmbus.ctl.petclinic.get.>".to_string())
+        );
+        assert!(!observer.publish.iter().any(|s| s.contains(".cmd.")
+            || s.contains("auction")
+            || s.contains("linkdefs")
+            || s.starts_with("$KV")
+            || s == "$JS.API.>"));
+        let wash = Role::Wash.permissions(l, None);
+        assert!(
+            wash.publish
+                .contains(&"wasmbus.ctl.petclinic.>".to_string())
+        );
+        assert!(!wash.subscribe.iter().any(|s| s.starts_with("wasmbus.rpc.")));
+        let host = Role::Host.permissions(l, None);
+        assert!(
+            host.subscribe
+                .contains(&"wasmbus.rpc.petclinic.>".to_string())
+        );
+    }
+
+    #[test]
+    fn init_writes_private_creds_and_a_preloaded_resolver() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = LatticeDir::at(tmp.path().join("lattices/demo"));
+        let options = InitOptions {
+            lattice: "demo".into(),
+            keys_dir: tmp.path().join("keys"),
+            dir: dir.clone(),
+            port: 4333,
+            store_dir: tmp.path().join("js"),
+            tls_names: None,
+            force: false,
+        };
+        let report = init(&options).unwrap();
+        assert_eq!(report.creds.len(), Role::ALL.len());
+        let auth = std::fs::read_to_string(dir.auth_conf()).unwrap();
+        assert!(auth.contains("resolver: MEMORY"), "{auth}");
+        assert!(auth.contains(&report.account), "{auth}");
+        assert!(auth.contains(&report.data_account), "{auth}");
+        let server = std::fs::read_to_string(dir.server_conf()).unwrap();
+        assert!(server.contains("sync_interval: always"), "{server}");
+        assert!(server.contains("127.0.0.1:4333"), "{server}");
+        for c in &report.creds {
+            let text = std::fs::read_to_string(&c.path).unwrap();
+            let jwt = text.lines().nth(1).unwrap();
+            let claims = payload(jwt);
+            assert_eq!(claims["sub"], c.user.as_str());
+            let issuer = if c.role == Role::Keyvalue {
+                &report.data_account
+            } else {
+                &report.account
+            };
+            assert_eq!(claims["iss"], issuer.as_str(), "{claims}");
+            assert_eq!(claims["nats"]["type"], "user");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(&c.path).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}: {mode:o}", c.path);
+            }
+        }
+        // The account has JetStream.
+        let account_jwt = auth
+            .lines()
+            .find(|l| l.trim_start().starts_with(&report.account))
+            .and_then(|l| l.split('"').nth(1))
+            .unwrap();
+        let account = payload(account_jwt);
+        assert_eq!(account["nats"]["limits"]["disk_storage"], -1, "{account}");
+        assert_eq!(account["iss"], report.operator.as_str());
+
+        // A second init refuses without --force and keeps the accounts with it.
+        let err = init(&options).unwrap_err().to_string();
+        assert!(err.contains("--force"), "{err}");
+        let again = init(&InitOptions {
+            force: true,
+            ..options.clone()
+        })
+        .unwrap();
+        assert_eq!(again.account, report.account);
+        assert_ne!(again.creds[0].user, report.creds[0].user);
+        // A provider's own credentials name its key only.
+        let key = KeyPair::generate(KeyKind::Service).public_key();
+        let path = issue_provider_creds(&dir, &options.keys_dir, "demo", &key)
+            .unwrap()
+            .unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let claims = payload(text.lines().nth(1).unwrap());
+        assert_eq!(
+            claims["nats"]["sub"]["allow"][0],
+            format!("wasmbus.rpc.demo.{key}.>")
+        );
+    }
+
+    #[test]
+    fn lattice_names_must_be_one_subject_token() {
+        for bad in ["", "a.b", "a b", "*", ">", "../x"] {
+            assert!(check_lattice_name(bad).is_err(), "{bad:?}");
+        }
+        check_lattice_name("pet-clinic_2").unwrap();
+    }
+}
