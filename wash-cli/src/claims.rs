@@ -25,7 +25,7 @@ pub enum ClaimsCommand {
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
     /// The actor module (`.wasm`) to sign.
-    source: PathBuf,
+    pub(crate) source: PathBuf,
     /// Where to write the signed module (default: `<source stem>_s.wasm` next to the
     /// source).
     #[arg(
@@ -35,26 +35,26 @@ pub struct SignArgs {
         visible_alias = "out",
         value_name = "FILE"
     )]
-    destination: Option<PathBuf>,
+    pub(crate) destination: Option<PathBuf>,
     /// A human-readable name for the actor.
     #[arg(short = 'n', long)]
-    name: String,
+    pub(crate) name: String,
     /// A version string, e.g. `0.1.0`.
     #[arg(short = 'v', long)]
-    ver: Option<String>,
+    pub(crate) ver: Option<String>,
     /// A revision number (increase it with every release).
     #[arg(short = 'r', long)]
-    rev: Option<i32>,
+    pub(crate) rev: Option<i32>,
     /// A capability contract id the actor may use, e.g. `wasmcloud:httpserver`
     /// (repeatable).
     #[arg(short = 'c', long = "cap", value_name = "CONTRACT_ID")]
-    caps: Vec<String>,
+    pub(crate) caps: Vec<String>,
     /// A free-form tag (repeatable).
     #[arg(short = 't', long = "tag", value_name = "TAG")]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// An alias callers may use instead of the module's public key.
     #[arg(short = 'a', long)]
-    call_alias: Option<String>,
+    pub(crate) call_alias: Option<String>,
     /// The account key that signs (issuer): a seed `SA...` or a file holding one. Default:
     /// `<user>_account.nk` in the keys directory, generated if missing.
     #[arg(
@@ -64,7 +64,7 @@ pub struct SignArgs {
         hide_env_values = true,
         value_name = "SEED_OR_FILE"
     )]
-    issuer: Option<String>,
+    pub(crate) issuer: Option<String>,
     /// The module key (subject): a seed `SM...` or a file holding one. Default:
     /// `<source stem>_module.nk` in the keys directory, generated if missing.
     #[arg(
@@ -74,19 +74,27 @@ pub struct SignArgs {
         hide_env_values = true,
         value_name = "SEED_OR_FILE"
     )]
-    subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// The claims expire this many days after signing (default: never).
     #[arg(short = 'x', long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..))]
-    expires_in: Option<u64>,
+    pub(crate) expires_in: Option<u64>,
     /// The claims become valid this many days after signing (default: immediately).
     #[arg(short = 'b', long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..))]
-    not_before: Option<u64>,
+    pub(crate) not_before: Option<u64>,
     /// The keys directory to read and store generated keys.
     #[arg(long, env = "WASH_KEYS", value_name = "DIR")]
-    directory: Option<PathBuf>,
+    pub(crate) directory: Option<PathBuf>,
     /// Never generate keys: fail unless both --issuer and --subject are given.
     #[arg(long)]
-    disable_keygen: bool,
+    pub(crate) disable_keygen: bool,
+    /// The name of the module key in the keys directory when --subject is not given
+    /// (`wash build` takes it from the project file; default `<source stem>_module`).
+    #[arg(skip)]
+    pub(crate) module_key_name: Option<String>,
+    /// The name of the account key in the keys directory when --issuer is not given
+    /// (default `<user>_account`).
+    #[arg(skip)]
+    pub(crate) account_key_name: Option<String>,
 }
 
 /// Arguments of `wash claims inspect`.
@@ -115,11 +123,12 @@ struct UsedKey {
     source: KeySource,
 }
 
+/// What signing a module did, as `wash claims sign` and `wash build` print it.
 #[derive(Serialize)]
-struct SignOutput {
+pub(crate) struct SignOutput {
     source: String,
-    destination: String,
-    module: String,
+    pub(crate) destination: String,
+    pub(crate) module: String,
     account: String,
     hash: String,
     capabilities: Vec<String>,
@@ -128,6 +137,12 @@ struct SignOutput {
 }
 
 fn sign(args: SignArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let out = sign_module(&args)?;
+    output.print(|| sign_text(&out), &out)
+}
+
+/// Signs `args.source` into its destination (keys generated as `wash claims sign` does).
+pub(crate) fn sign_module(args: &SignArgs) -> anyhow::Result<SignOutput> {
     let module = std::fs::read(&args.source)
         .with_context(|| format!("failed to read module {}", args.source.display()))?;
     let stem = args
@@ -147,7 +162,10 @@ fn sign(args: SignArgs, output: OutputFormat) -> anyhow::Result<()> {
         }
         None => keys::load_or_generate(
             &keys_dir,
-            &format!("{}_module", keys::sanitize_key_name(&stem)),
+            &args
+                .module_key_name
+                .clone()
+                .unwrap_or_else(|| format!("{}_module", keys::sanitize_key_name(&stem))),
             KeyKind::Module,
         )?,
     };
@@ -161,7 +179,10 @@ fn sign(args: SignArgs, output: OutputFormat) -> anyhow::Result<()> {
         }
         None => keys::load_or_generate(
             &keys_dir,
-            &format!("{}_account", keys::sanitize_key_name(&user_name())),
+            &args
+                .account_key_name
+                .clone()
+                .unwrap_or_else(|| format!("{}_account", keys::sanitize_key_name(&user_name()))),
             KeyKind::Account,
         )?,
     };
@@ -210,10 +231,11 @@ fn sign(args: SignArgs, output: OutputFormat) -> anyhow::Result<()> {
             source: issuer_source,
         },
     };
-    output.print(|| sign_text(&out), &out)
+    Ok(out)
 }
 
-fn sign_text(out: &SignOutput) -> String {
+/// The text `wash claims sign` prints about a signed module.
+pub(crate) fn sign_text(out: &SignOutput) -> String {
     let caps = if out.capabilities.is_empty() {
         "none (the actor may call no provider; add --cap CONTRACT_ID)".to_string()
     } else {
