@@ -12,7 +12,8 @@
 #                                     watch `wash app status petclinic` heal it
 #
 # Environment: NATS_PORT (default 4222), HTTP_PORT (default 8080), DEMO_DIR (work dir;
-# default a temp dir, removed at exit; its keys/ holds the lattice's cluster key),
+# default a temp dir, removed at exit; its keys/ holds the lattice's cluster key and
+# home/.wash/lattices/default its creds), DEMO_AUTH=0 for a lattice without credentials,
 # SKIP_BUILD=1 to use the binaries already built,
 # PROFILE=release to run target/release binaries (benchmarks).
 set -euo pipefail
@@ -63,18 +64,32 @@ wash="$target_dir/${PROFILE:-debug}/wash"
 export WASH_KEYS="$work/keys"
 export WASH_NATS_URL="nats://127.0.0.1:$nats_port"
 
-log "starting nats-server on port $nats_port"
-# sync_interval: always makes JetStream write to disk before it acknowledges, so the
-# deployed apps, links and the reconciler lease survive a crash of the server's machine
-# (the default flushes every two minutes).
-cat >"$work/nats-server.conf" <<CONF
+# An authenticated lattice (DEMO_AUTH=0 for an open one): `wash lattice init` writes the
+# operator, accounts and role creds and a nats-server configuration with JetStream's
+# synchronous writes; the hosts connect with host.creds, the providers they start get
+# their own creds, and `wash app deploy`/`wash call` use wash.creds, all found by lattice
+# name under $HOME/.wash/lattices (kept in the work dir here).
+export HOME="$work/home"
+lattice_dir="$HOME/.wash/lattices/${WASH_LATTICE:-default}"
+if [ "${DEMO_AUTH:-1}" = 1 ]; then
+    log "creating the lattice's credentials (wash lattice init)"
+    "$wash" lattice init --port "$nats_port" --nats-store "$work/jetstream" --force >"$work/init.log"
+    nats_conf="$lattice_dir/nats-server.conf"
+else
+    # sync_interval: always makes JetStream write to disk before it acknowledges, so the
+    # deployed apps, links and the reconciler lease survive a crash of the server's
+    # machine (the default flushes every two minutes).
+    nats_conf="$work/nats-server.conf"
+    cat >"$nats_conf" <<CONF
 listen: "127.0.0.1:$nats_port"
 jetstream {
   store_dir: "$work/jetstream"
   sync_interval: always
 }
 CONF
-nats-server -c "$work/nats-server.conf" >"$work/nats.log" 2>&1 &
+fi
+log "starting nats-server on port $nats_port"
+nats-server -c "$nats_conf" >"$work/nats.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break
@@ -117,6 +132,10 @@ if [ "$ha" = 1 ]; then
         -e "s|address: \"127.0.0.1:8080\"|address: \"127.0.0.1:$http_port\"|" \
         -e "s|nats://127.0.0.1:4222|$WASH_NATS_URL|" \
         deploy/petclinic-ha.yaml >"$manifest"
+    if [ "${DEMO_AUTH:-1}" = 1 ]; then
+        # backend=nats data lives in the lattice's data account, reached with its creds.
+        sed -i "s|bucket: petclinic }|bucket: petclinic, creds: \"$lattice_dir/keyvalue.creds\" }|" "$manifest"
+    fi
 else
     manifest="$work/petclinic-lattice.yaml"
     sed -e "s|\.\./actors/target/wasm/|$repo_root/actors/target/wasm/|" \
@@ -175,13 +194,19 @@ if [ "$check" = 1 ]; then
     [ -n "$listed" ] || fail "wash call petclinic/vets ListVets answered nothing"
     page="$(curl -fsS "$base/")" || fail "GET / (UI page)"
     grep -qi '<html' <<<"$page" || fail "UI page without <html>"
+    if [ "${DEMO_AUTH:-1}" = 1 ]; then
+        # A client without the lattice's creds is refused at connect.
+        if HOME="$work/stranger" WASH_NATS_CREDS="" "$wash" ctl get hosts >/dev/null 2>&1; then
+            fail "a client without creds could list the lattice's hosts"
+        fi
+    fi
     log "check passed: API answered across hosts one and two"
     exit 0
 fi
 
 if [ "$ha" = 1 ]; then
     log "watch it heal: in another shell run"
-    log "  export WASH_NATS_URL=$WASH_NATS_URL WASH_KEYS=$WASH_KEYS"
+    log "  export WASH_NATS_URL=$WASH_NATS_URL WASH_KEYS=$WASH_KEYS WASH_NATS_CREDS=$lattice_dir/wash.creds"
     log "  watch -n1 $wash app status petclinic"
     log "and kill -9 one of the hosts: ${host_pid[one]} (one) ${host_pid[two]} (two) ${host_pid[three]} (three)"
 fi

@@ -41,6 +41,12 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
+step "wash new + wash build: the templates build as they are"
+# These tests compile the projects `wash new` generates (actors in actors/target, where the
+# fixtures step compiled the SDK already; the provider in target/), so they run here on
+# their own, one at a time, never next to other tests.
+cargo test --locked -p wash-cli --test new_build -- --ignored --test-threads=1
+
 step "WIDL golden vectors"
 # widl/golden is its own workspace (the published interface crates need rmp 0.8.10): it
 # re-encodes the golden values with the published crates and fails if vectors.json, which

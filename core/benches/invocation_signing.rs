@@ -18,6 +18,7 @@ use nimbus_core::claims::{
     ExpectedInvocation, invocation_hash, sign_invocation, verify_invocation,
 };
 use nimbus_core::keys::{KeyKind, KeyPair, TrustedIssuers};
+use nimbus_core::replay::ReplayGuard;
 
 const PAYLOAD: usize = 128;
 
@@ -80,7 +81,23 @@ fn main() {
         "sha256 of the message",
         "sign_invocation",
         "verify_invocation",
+        "replay guard admit",
     ];
+    // The replay guard's hot path: a distinct, verified token per call, against a guard
+    // already holding ~50,000 live entries (a busy host's steady state).
+    let verified = verify_invocation(&token, &expected, &issuers).unwrap();
+    let guard = ReplayGuard::default();
+    let mut fresh = verified.clone();
+    let mut n: u64 = 0;
+    let mut next_claims = move || {
+        n += 1;
+        fresh.jti = format!("{n:032x}");
+        fresh.clone()
+    };
+    let now = nimbus_core::claims::unix_now();
+    for _ in 0..50_000 {
+        guard.admit(&next_claims(), now).unwrap();
+    }
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
     for round in 0..rounds {
         // Alternate the order so that load from elsewhere hits every case alike.
@@ -112,9 +129,17 @@ fn main() {
                             .unwrap(),
                     );
                 }),
-                _ => time(iters, || {
+                4 => time(iters, || {
                     black_box(verify_invocation(black_box(&token), &expected, &issuers).unwrap());
                 }),
+                _ => {
+                    // Claims prepared outside the timed loop: only `admit` is measured.
+                    let batch: Vec<_> = (0..iters).map(|_| next_claims()).collect();
+                    let mut it = batch.iter();
+                    time(iters, || {
+                        guard.admit(black_box(it.next().unwrap()), now).unwrap();
+                    })
+                }
             };
             samples[case].push(t);
         }
@@ -132,5 +157,11 @@ fn main() {
         us(inherent),
         full.as_secs_f64() / inherent.as_secs_f64(),
         us(full.saturating_sub(inherent))
+    );
+    println!(
+        "replay guard: {} per admitted invocation ({:.1}% of sign + verify), {} entries held",
+        us(m[5]),
+        100.0 * m[5].as_secs_f64() / full.as_secs_f64(),
+        guard.len()
     );
 }

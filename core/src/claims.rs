@@ -223,6 +223,21 @@ pub enum ClaimsError {
         /// The `iss` value.
         issuer: String,
     },
+    /// An invocation token whose `exp` has passed: the invocation was held back or
+    /// replayed, or the clocks of sender and receiver disagree by more than
+    /// [`INVOCATION_CLOCK_SKEW`].
+    #[error(
+        "invocation token expired at {} (it is {} here): the invocation was delayed or replayed, or the sender's clock is more than {}s off this machine's; check both clocks (NTP)",
+        format_unix_time(*.exp),
+        format_unix_time(*.now),
+        INVOCATION_CLOCK_SKEW.as_secs()
+    )]
+    InvocationExpired {
+        /// The token's `exp`, seconds since the Unix epoch.
+        exp: u64,
+        /// The receiver's time when it checked, seconds since the Unix epoch.
+        now: u64,
+    },
     /// An invocation token that does not describe the invocation it came with.
     #[error(
         "invocation token does not match the invocation ({field}: token has `{token}`, invocation has `{actual}`); the invocation was altered or replayed"
@@ -641,9 +656,28 @@ pub fn invocation_hash(origin_url: &str, target_url: &str, operation: &str, msg:
     wasm::sha256_upper_hex(&bytes)
 }
 
+/// How far the clocks of a lattice's machines may disagree, allowed for in the expiry of
+/// every invocation token written here: a token is valid for the call's timeout plus this.
+/// 30 s is NTP-less-VM territory; a larger skew makes every remote call fail with
+/// "invocation token expired", which says what to fix.
+pub const INVOCATION_CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// The lifetime [`sign_invocation`] gives a token: the default RPC timeout (2 s) plus
+/// [`INVOCATION_CLOCK_SKEW`].
+pub const DEFAULT_INVOCATION_LIFETIME: Duration =
+    Duration::from_secs(2).saturating_add(INVOCATION_CLOCK_SKEW);
+
+/// The lifetime of the token of a call that waits at most `timeout` for its answer:
+/// `timeout` + [`INVOCATION_CLOCK_SKEW`]. A receiver refuses the token after it, and
+/// remembers it (to refuse a replay) until then.
+pub fn invocation_lifetime(timeout: Duration) -> Duration {
+    timeout.saturating_add(INVOCATION_CLOCK_SKEW)
+}
+
 /// Signs the anti-forgery token of one invocation with the cluster key: `sub` is the
-/// invocation id, no expiry, revision 3 (what 0.x hosts and providers expect in
-/// `encoded_claims`).
+/// invocation id, revision 3 (what 0.x hosts and providers expect in `encoded_claims`),
+/// and an `exp` [`DEFAULT_INVOCATION_LIFETIME`] after the issue time. See
+/// [`sign_invocation_with_lifetime`].
 pub fn sign_invocation(
     cluster: &KeyPair,
     id: &str,
@@ -652,10 +686,38 @@ pub fn sign_invocation(
     operation: &str,
     msg: &[u8],
 ) -> Result<String, ClaimsError> {
+    sign_invocation_with_lifetime(
+        cluster,
+        id,
+        origin_url,
+        target_url,
+        operation,
+        msg,
+        DEFAULT_INVOCATION_LIFETIME,
+    )
+}
+
+/// [`sign_invocation`] with `exp` = issue time + `lifetime` (rounded up to whole
+/// seconds, at least 1 s). 0.x senders write no `exp`; wascap and 0.x receivers check
+/// `exp` when present, so such a token is read by both.
+pub fn sign_invocation_with_lifetime(
+    cluster: &KeyPair,
+    id: &str,
+    origin_url: &str,
+    target_url: &str,
+    operation: &str,
+    msg: &[u8],
+    lifetime: Duration,
+) -> Result<String, ClaimsError> {
+    let iat = unix_now();
+    let secs = lifetime
+        .as_secs()
+        .saturating_add(u64::from(lifetime.subsec_nanos() > 0))
+        .max(1);
     let claims = Claims {
-        exp: None,
+        exp: Some(iat.saturating_add(secs)),
         jti: new_jti(),
-        iat: unix_now(),
+        iat,
         iss: cluster.public_key(),
         sub: id.to_string(),
         nbf: None,
@@ -685,13 +747,25 @@ pub struct ExpectedInvocation<'a> {
 }
 
 /// Verifies an invocation's anti-forgery token: structure, algorithm, signature by its
-/// issuer, validity times, issuer among the `trusted` cluster keys (checked first, so an
-/// untrusted token costs no signature check), and id, URLs and hash equal to those of
-/// `expected`.
+/// issuer, validity times (an `exp` in the past is [`ClaimsError::InvocationExpired`]; a
+/// token without `exp`, as 0.x senders write, is accepted here), issuer among the
+/// `trusted` cluster keys (checked first, so an untrusted token costs no signature
+/// check), and id, URLs and hash equal to those of `expected`. Replays are the
+/// receiver's to detect: see [`crate::replay::ReplayGuard`].
 pub fn verify_invocation(
     token: &str,
     expected: &ExpectedInvocation<'_>,
     trusted: &TrustedIssuers,
+) -> Result<Claims<Invocation>, ClaimsError> {
+    verify_invocation_at(token, expected, trusted, unix_now())
+}
+
+/// [`verify_invocation`] at `now` (Unix seconds).
+pub fn verify_invocation_at(
+    token: &str,
+    expected: &ExpectedInvocation<'_>,
+    trusted: &TrustedIssuers,
+    now: u64,
 ) -> Result<Claims<Invocation>, ClaimsError> {
     let parsed = parse::<Invocation>(token)?;
     // The issuer first: a key nobody trusts is refused without any signature work.
@@ -709,7 +783,12 @@ pub fn verify_invocation(
         .map_err(|_| ClaimsError::BadSignature {
             issuer: parsed.claims.iss.clone(),
         })?;
-    check_times(&parsed.claims, unix_now())?;
+    if let Some(exp) = parsed.claims.exp
+        && exp < now
+    {
+        return Err(ClaimsError::InvocationExpired { exp, now });
+    }
+    check_times(&parsed.claims, now)?;
     let claims = parsed.claims;
     let hash = invocation_hash(
         expected.origin_url,
@@ -751,6 +830,73 @@ mod tests {
     #[test]
     fn call_alias_is_normalized_like_wascap() {
         assert_eq!(normalize_call_alias(" My-Actor.v1 ünï "), "my_actor_v1_n");
+    }
+
+    #[test]
+    fn an_expired_invocation_token_is_refused() {
+        let cluster = KeyPair::generate(KeyKind::Cluster);
+        let exp = ExpectedInvocation {
+            id: "abc",
+            origin_url: "wasmbus://M1",
+            target_url: "wasmbus://M2/Op",
+            operation: "Op",
+            msg: b"hi",
+        };
+        let lifetime = invocation_lifetime(Duration::from_secs(2));
+        let jwt = sign_invocation_with_lifetime(
+            &cluster,
+            exp.id,
+            exp.origin_url,
+            exp.target_url,
+            "Op",
+            b"hi",
+            lifetime,
+        )
+        .unwrap();
+        let issuers = TrustedIssuers::new([cluster.public_key()]).unwrap();
+        let claims = verify_invocation(&jwt, &exp, &issuers).unwrap();
+        assert_eq!(claims.exp, Some(claims.iat + 32));
+        let later = claims.iat + 33;
+        let err = verify_invocation_at(&jwt, &exp, &issuers, later).unwrap_err();
+        assert!(
+            matches!(err, ClaimsError::InvocationExpired { now, .. } if now == later),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("invocation token expired"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_0x_invocation_token_without_exp_is_accepted() {
+        let cluster = KeyPair::generate(KeyKind::Cluster);
+        let claims = Claims {
+            exp: None,
+            jti: new_jti(),
+            iat: unix_now(),
+            iss: cluster.public_key(),
+            sub: "abc".to_string(),
+            nbf: None,
+            wascap: Invocation {
+                target_url: "wasmbus://M2/Op".into(),
+                origin_url: "wasmbus://M1".into(),
+                hash: invocation_hash("wasmbus://M1", "wasmbus://M2/Op", "Op", b"hi"),
+            },
+            wascap_revision: Some(WASCAP_REVISION),
+        };
+        let jwt = encode_claims(&claims, &cluster).unwrap();
+        let exp = ExpectedInvocation {
+            id: "abc",
+            origin_url: "wasmbus://M1",
+            target_url: "wasmbus://M2/Op",
+            operation: "Op",
+            msg: b"hi",
+        };
+        let issuers = TrustedIssuers::new([cluster.public_key()]).unwrap();
+        // Even a day later: without exp, only the receiver's replay guard bounds its age.
+        let got = verify_invocation_at(&jwt, &exp, &issuers, claims.iat + 86_400).unwrap();
+        assert_eq!(got.exp, None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod events;
 pub mod keys;
 pub mod link;
+pub mod replay;
 pub mod subjects;
 pub mod wasm;
 pub mod wire;

@@ -179,9 +179,10 @@ impl Invocation {
             .is_some_and(|len| len > self.msg.len() as u64)
     }
 
-    /// Encodes the invocation as a MessagePack map.
+    /// Encodes the invocation as a MessagePack map (into one buffer sized for it).
     pub fn to_msgpack(&self) -> Result<Vec<u8>, EncodingError> {
-        encoding::to_msgpack(self)
+        let envelope = 512 + self.encoded_claims.len() + self.operation.len();
+        encoding::to_msgpack_sized(self, self.msg.len() + envelope)
     }
 
     /// Decodes an invocation from MessagePack (map or positional array).
@@ -259,9 +260,10 @@ impl InvocationResponse {
         }
     }
 
-    /// Encodes the response as a MessagePack map.
+    /// Encodes the response as a MessagePack map (into one buffer sized for it).
     pub fn to_msgpack(&self) -> Result<Vec<u8>, EncodingError> {
-        encoding::to_msgpack(self)
+        let envelope = 128 + self.error.as_ref().map_or(0, String::len);
+        encoding::to_msgpack_sized(self, self.msg.len() + envelope)
     }
 
     /// Decodes a response from MessagePack (map or positional array).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::RequestErrorKind;
-use nimbus_core::claims::sign_invocation;
+use nimbus_core::claims::{invocation_lifetime, sign_invocation_with_lifetime};
 use nimbus_core::keys::KeyPair;
 use nimbus_core::subjects::Subjects;
 use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
@@ -90,13 +90,16 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<Vec<u8>, InvocationError> {
         if let Some(signer) = self.signer.as_ref() {
-            inv.encoded_claims = sign_invocation(
+            // Valid while the caller waits, plus the clock skew a lattice allows: a
+            // receiver refuses it after that and remembers it (against replays) until then.
+            inv.encoded_claims = sign_invocation_with_lifetime(
                 signer,
                 &inv.id,
                 &inv.origin_url(),
                 &inv.target_url(),
                 &inv.operation,
                 &inv.msg,
+                invocation_lifetime(timeout),
             )
             .map_err(InvocationError::claims_invalid)?;
         }

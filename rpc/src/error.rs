@@ -23,6 +23,9 @@ pub enum ErrorKind {
     LinkMissing,
     /// An anti-forgery token or an actor's claims did not verify.
     ClaimsInvalid,
+    /// The same signed invocation arrived a second time (a replay); it is refused, a
+    /// retry must be a new invocation.
+    Replayed,
     /// The caller's claims do not include the contract it tried to use.
     CapabilityNotGranted,
     /// The target is not running where the invocation arrived (or at all).
@@ -47,6 +50,7 @@ const BUSY: &str = "busy: ";
 const TRAPPED: &str = "actor trapped: ";
 const NO_LINK: &str = "no link for contract ";
 const CLAIMS_INVALID: &str = "claims invalid: ";
+const REPLAYED: &str = "replayed invocation: ";
 const CAPABILITY: &str = "capability ";
 const NOT_GRANTED: &str = " not granted to actor ";
 const UNKNOWN_TARGET: &str = "unknown target: ";
@@ -98,6 +102,8 @@ impl InvocationError {
             ErrorKind::LinkMissing
         } else if m.starts_with(CLAIMS_INVALID) {
             ErrorKind::ClaimsInvalid
+        } else if m.starts_with(REPLAYED) {
+            ErrorKind::Replayed
         } else if m.starts_with(CAPABILITY) && m.contains(NOT_GRANTED) {
             ErrorKind::CapabilityNotGranted
         } else if m.starts_with(UNKNOWN_TARGET) {
@@ -126,6 +132,7 @@ impl InvocationError {
             ErrorKind::Busy => BUSY,
             ErrorKind::ActorTrapped => TRAPPED,
             ErrorKind::ClaimsInvalid => CLAIMS_INVALID,
+            ErrorKind::Replayed => REPLAYED,
             ErrorKind::UnknownTarget => UNKNOWN_TARGET,
             ErrorKind::Malformed => MALFORMED,
             ErrorKind::Transport => TRANSPORT,
@@ -215,6 +222,11 @@ impl InvocationError {
         Self::new(ErrorKind::ClaimsInvalid, reason.to_string())
     }
 
+    /// A signed invocation delivered a second time; `reason` says which.
+    pub fn replayed(reason: impl std::fmt::Display) -> Self {
+        Self::new(ErrorKind::Replayed, reason.to_string())
+    }
+
     /// `what` is not served here.
     pub fn unknown_target(what: impl std::fmt::Display) -> Self {
         Self::new(ErrorKind::UnknownTarget, what.to_string())
@@ -272,6 +284,7 @@ mod tests {
             InvocationError::link_missing("M", "wasmcloud:keyvalue", "default"),
             InvocationError::capability_not_granted("M", "wasmcloud:keyvalue"),
             InvocationError::claims_invalid("bad token"),
+            InvocationError::replayed("invocation X was already delivered here"),
             InvocationError::unknown_target("actor M is not running on host N"),
             InvocationError::unknown_operation("Nope", "actor M"),
             InvocationError::payload_too_large(2_000_000, 1_000_000),
@@ -285,7 +298,7 @@ mod tests {
             assert_eq!(back, e, "{e}");
             kinds.insert(e.kind());
         }
-        assert_eq!(kinds.len(), 13, "each constructor has its own kind");
+        assert_eq!(kinds.len(), 14, "each constructor has its own kind");
     }
 
     #[test]

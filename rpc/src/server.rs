@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use nimbus_core::claims::{ClaimsError, ExpectedInvocation, verify_invocation};
+use nimbus_core::claims::{ClaimsError, ExpectedInvocation, unix_now, verify_invocation_at};
 use nimbus_core::keys::TrustedIssuers;
+use nimbus_core::replay::{ReplayError, ReplayGuard};
 use nimbus_core::wire::{Invocation, InvocationResponse};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -43,6 +44,11 @@ pub struct Limits {
     pub receiver: String,
     /// The lattice, for the commands a refusal suggests.
     pub lattice: String,
+    /// The signed invocations admitted and not yet expired, to refuse a second delivery
+    /// of one (a replay). Share one guard (clones share) among all the subjects a
+    /// process serves; `ReplayGuard::default()` starts an empty one. Only used with
+    /// `trusted` (an unsigned invocation has no token to tell it by).
+    pub replay: ReplayGuard,
 }
 
 impl Limits {
@@ -93,8 +99,31 @@ impl Limits {
             operation: &inv.operation,
             msg: &inv.msg,
         };
-        match verify_invocation(&inv.encoded_claims, &expected, trusted) {
-            Ok(_) => Ok(()),
+        let now = unix_now();
+        match verify_invocation_at(&inv.encoded_claims, &expected, trusted, now) {
+            // Only a token that verified takes memory in the guard.
+            Ok(claims) => {
+                let evicted = self.replay.evicted_early();
+                let admitted = self.replay.admit(&claims, now);
+                if self.replay.evicted_early() != evicted && evicted.is_multiple_of(10_000) {
+                    tracing::warn!(
+                        capacity = self.replay.capacity(),
+                        "the replay guard of {} is full; the oldest unexpired tokens are forgotten early and could be replayed until they expire",
+                        self.receiver
+                    );
+                }
+                match admitted {
+                    Ok(()) => Ok(()),
+                    Err(e @ ReplayError::Replayed { .. }) => {
+                        tracing::warn!(origin = %origin_url, "{e}");
+                        Err(InvocationError::replayed(format!(
+                            "{e} ({})",
+                            self.receiver
+                        )))
+                    }
+                    Err(e @ ReplayError::Stale { .. }) => Err(InvocationError::claims_invalid(e)),
+                }
+            }
             Err(ClaimsError::UntrustedIssuer { issuer }) => {
                 let reason = untrusted(&issuer, &self.receiver, &self.lattice, trusted);
                 tracing::warn!(origin = %origin_url, "{reason}");

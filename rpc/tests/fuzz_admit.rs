@@ -42,6 +42,7 @@ fn limits(trusted: Option<TrustedIssuers>) -> Limits {
         trusted,
         receiver: "fuzz server of lattice `fuzz`".to_string(),
         lattice: "fuzz".to_string(),
+        replay: Default::default(),
     }
 }
 
@@ -112,6 +113,15 @@ fn is_admission_error(e: &InvocationError) -> bool {
         && InvocationError::from_wire(e.to_wire()) == *e
 }
 
+/// `limits` with a replay guard of its own: the properties here admit the same samples
+/// again and again, which a shared guard would (rightly) refuse as replays.
+fn fresh(limits: &Limits) -> Limits {
+    Limits {
+        replay: Default::default(),
+        ..limits.clone()
+    }
+}
+
 /// Admits `body` under both limits and checks the outcome; returns what signing-on
 /// admitted.
 fn admit_cleanly(body: &[u8]) -> Option<Invocation> {
@@ -125,7 +135,7 @@ fn admit_cleanly(body: &[u8]) -> Option<Invocation> {
         }
         Err((_, e)) => assert!(is_admission_error(e), "{e:?}"),
     }
-    match f.signed.admit(body) {
+    match fresh(&f.signed).admit(body) {
         Ok(inv) => {
             assert_eq!(
                 open.as_ref().ok(),
@@ -145,13 +155,13 @@ fn admit_cleanly(body: &[u8]) -> Option<Invocation> {
 /// exactly when the request was refused or the handler failed.
 fn reply_cleanly(body: &[u8]) {
     let f = fixture();
-    let admitted = f.signed.admit(body).ok();
+    let admitted = fresh(&f.signed).admit(body).ok();
     thread_local! {
         static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
     }
-    let response = RUNTIME.with(|rt| rt.block_on(respond(&Echo, &f.signed, body)));
+    let response = RUNTIME.with(|rt| rt.block_on(respond(&Echo, &fresh(&f.signed), body)));
     let wire = response.to_msgpack().unwrap();
     assert_eq!(InvocationResponse::from_msgpack(&wire).unwrap(), response);
     match admitted {

@@ -59,6 +59,7 @@ async fn fixture(lattice: &str, trusted: Option<&KeyPair>) -> (Fixture, nimbus_r
         trusted: trusted.map(|k| TrustedIssuers::new([k.public_key()]).unwrap()),
         receiver: format!("test server of lattice `{lattice}`"),
         lattice: lattice.to_string(),
+        replay: Default::default(),
     };
     let serving = serve(
         &client,

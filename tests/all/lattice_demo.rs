@@ -126,13 +126,19 @@ fn docker_compose_file_is_valid_and_has_the_demo_topology() {
         String::from_utf8_lossy(&out.stderr)
     );
     let config = String::from_utf8_lossy(&out.stdout);
-    for service in ["nats:", "host-one:", "host-two:", "deploy:"] {
+    for service in ["init:", "nats:", "host-one:", "host-two:", "deploy:"] {
         assert!(
             config.contains(service),
             "missing service {service}:\n{config}"
         );
     }
     assert!(config.contains("--providers-out-of-process"), "{config}");
+    // The lattice is authenticated: nats serves the configuration `wash lattice init` wrote.
+    assert!(config.contains("--listen 0.0.0.0 --port 4222"), "{config}");
+    assert!(
+        config.contains("/shared/home/.wash/lattices/default/nats-server.conf"),
+        "{config}"
+    );
     assert!(
         config.contains("/app/deploy/petclinic-lattice.yaml"),
         "{config}"

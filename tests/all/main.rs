@@ -4,7 +4,9 @@
 
 mod compat_0x;
 mod differential;
+mod faults;
 mod http_limits;
+mod invocation_security;
 mod keyvalue;
 mod kvcounter;
 mod lattice;
@@ -12,6 +14,7 @@ mod lattice_ctl;
 mod lattice_demo;
 mod lattice_router;
 mod lattice_support;
+mod metrics;
 mod petclinic;
 mod provider_process;
 mod provider_stop;

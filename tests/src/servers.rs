@@ -471,7 +471,8 @@ enum RedisStartError {
     Exited { status: ExitStatus, log: String },
 }
 
-/// A running `redis-server` with persistence off; killed on drop. It listens on a port the
+/// A running `redis-server`, persistence off unless started with
+/// [`RedisServer::start_durable`]; killed on drop. It listens on a port the
 /// harness checked is held by this very process. [`RedisServer::stop`] kills it (the port is
 /// free again); [`RedisServer::restart`] starts it on the same port, and panics if it
 /// cannot have it.
@@ -480,18 +481,32 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     runs: u32,
+    /// Append-only file on, fsync before every answer ([`RedisServer::start_durable`]).
+    durable: bool,
 }
 
 impl RedisServer {
     /// A fresh server on a free port (another one if that port is taken before the server
     /// binds it).
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Like [`Self::start`], but durable: the append-only file is on with `appendfsync
+    /// always` (a write is on disk before Redis answers it), so a [`Self::restart`] (a
+    /// kill and a start on the same directory) comes back with every acknowledged write.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("failed to create a temp dir for redis-server");
         let mut server = Self {
             child: None,
             port: 0,
             dir,
             runs: 0,
+            durable,
         };
         let mut failures = Vec::new();
         for _ in 0..REDIS_PORT_ATTEMPTS {
@@ -518,7 +533,11 @@ impl RedisServer {
         let (log, stdout, stderr) = log_file(self.dir.path(), "redis", self.runs);
         let mut child = Command::new(find_binary("REDIS_SERVER", "redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(match self.durable {
+                true => ["--appendonly", "yes", "--appendfsync", "always"],
+                false => ["--appendonly", "no", "--appendfsync", "everysec"],
+            })
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -574,7 +593,8 @@ impl RedisServer {
         kill(&mut self.child);
     }
 
-    /// Starts the server again on the same port (its data is gone: persistence is off).
+    /// Starts the server again on the same port (its data is gone unless it was
+    /// started durable).
     ///
     /// # Panics
     /// If it cannot listen on that port again (another process took it while it was

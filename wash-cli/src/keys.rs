@@ -357,12 +357,20 @@ pub(crate) fn replace_seed(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Res
 fn write_private_temp(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<PathBuf> {
     create_private_dir(dir)?;
     let seed = kp.seed().context("failed to encode the seed")?;
+    write_private_temp_file(path, seed.as_bytes())
+}
+
+/// Writes `bytes` to a fresh 0600 temporary file next to `path` (synced, named after it
+/// with a unique suffix) and returns its path, for a caller to rename into place: the
+/// one way this tool writes secrets (seeds, creds).
+pub(crate) fn write_private_temp_file(path: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!(
-        "{KEY_EXTENSION}.tmp{}-{unique}",
-        std::process::id()
-    ));
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let tmp = path.with_extension(format!("{extension}.tmp{}-{unique}", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -373,10 +381,10 @@ fn write_private_temp(dir: &Path, path: &Path, kp: &KeyPair) -> anyhow::Result<P
     let written = options
         .open(&tmp)
         .and_then(|mut file| {
-            file.write_all(seed.as_bytes())?;
+            file.write_all(bytes)?;
             file.sync_all()
         })
-        .with_context(|| format!("failed to write key file {}", tmp.display()));
+        .with_context(|| format!("failed to write {}", tmp.display()));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);

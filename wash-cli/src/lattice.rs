@@ -71,6 +71,10 @@ pub struct InitArgs {
     /// own).
     #[arg(long, default_value_t = 4222)]
     pub port: u16,
+    /// The address the written nats-server.conf listens on (0.0.0.0 to be reached from
+    /// other machines or containers).
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub listen: String,
     /// The JetStream directory of the written nats-server.conf (default: as `wash up
     /// --nats-server`: $WASH_NATS_STORE, else ~/.wash/lattices/NAME/jetstream).
     #[arg(long, value_name = "DIR")]
@@ -225,6 +229,7 @@ fn init(args: InitArgs, output: OutputFormat) -> anyhow::Result<()> {
         lattice: lattice.clone(),
         keys_dir,
         dir,
+        listen_host: args.listen.clone(),
         port: args.port,
         store_dir,
         tls_names: args.tls.then(|| args.tls_names.clone()),

@@ -313,6 +313,9 @@ pub struct InitOptions {
     pub keys_dir: PathBuf,
     /// The lattice directory to write.
     pub dir: LatticeDir,
+    /// The address the written `nats-server.conf` listens on (`127.0.0.1` for a local
+    /// lattice, `0.0.0.0` in a container).
+    pub listen_host: String,
     /// The port of the written `nats-server.conf`.
     pub port: u16,
     /// The JetStream store of the written `nats-server.conf`.
@@ -585,10 +588,11 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitReport> {
         "# nats-server configuration of lattice `{lattice}`, written by `wash lattice init`;\n\
          # run it with `nats-server -c {}` (`wash up --nats-server` writes its own, with the\n\
          # same auth.conf). JetStream writes are on disk before they are acknowledged.\n\
-         listen: \"127.0.0.1:{}\"\n\
+         listen: \"{}:{}\"\n\
          jetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n\
          include \"{AUTH_CONF}\"\n",
         dir.server_conf().display(),
+        options.listen_host,
         options.port,
         store.display().to_string(),
     );
@@ -733,27 +737,11 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Writes `text` to `path` with mode 0600, through a temporary file renamed into place
 /// (a reader sees the old or the new file, never a part).
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let written = options
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
+    let tmp = crate::keys::write_private_temp_file(path, text.as_bytes())?;
+    std::fs::rename(&tmp, path).with_context(|| {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("failed to write {}", path.display()));
-    }
-    Ok(())
+        format!("failed to write {}", path.display())
+    })
 }
 
 #[cfg(test)]
@@ -819,6 +807,7 @@ mod tests {
             lattice: "demo".into(),
             keys_dir: tmp.path().join("keys"),
             dir: dir.clone(),
+            listen_host: "127.0.0.1".into(),
             port: 4333,
             store_dir: tmp.path().join("js"),
             tls_names: None,

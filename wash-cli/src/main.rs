@@ -3,6 +3,7 @@
 
 mod app;
 mod app_view;
+mod build;
 mod call;
 mod claims;
 mod ctl;
@@ -12,7 +13,9 @@ mod generate;
 mod keys;
 mod lattice;
 mod lattice_auth;
+mod new;
 mod output;
+mod project;
 mod up;
 
 use std::process::ExitCode;
@@ -55,6 +58,11 @@ enum Command {
     /// key: show it, export it, import it on another machine.
     #[command(subcommand)]
     Lattice(lattice::LatticeCommand),
+    /// Create a new actor (`wash new actor NAME`) or provider project from a template.
+    #[command(subcommand)]
+    New(new::NewCommand),
+    /// Build (and sign) the project of the nearest nimbus.toml.
+    Build(build::BuildArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +77,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args, cli.output),
         Command::App(cmd) => app::run(cmd, cli.output),
         Command::Lattice(cmd) => lattice::run(cmd, cli.output),
+        Command::New(cmd) => new::run(cmd, cli.output),
+        Command::Build(args) => build::run(args, cli.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

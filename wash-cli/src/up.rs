@@ -89,6 +89,17 @@ pub struct UpArgs {
         value_name = "PUBLIC_KEY"
     )]
     pub cluster_issuers: Vec<String>,
+    /// Start only actors signed by this account public key (`A...`); repeatable, or
+    /// comma-separated in the variable. Default: actors of any issuer whose signature
+    /// verifies. Once given, actors of other issuers and unsigned ones are refused at
+    /// start. `wash keys get ACCOUNT_NAME` prints your account's key.
+    #[arg(
+        long = "allowed-issuer",
+        env = "WASH_ALLOWED_ISSUERS",
+        value_delimiter = ',',
+        value_name = "PUBLIC_KEY"
+    )]
+    pub allowed_issuers: Vec<String>,
     /// Sign invocations that leave this host (anti-forgery tokens, as 0.x providers
     /// require). Turn off (`--invocation-signing false`) on a lattice whose providers
     /// are all built with this project's SDK and whose NATS credentials keep strangers
@@ -119,6 +130,10 @@ pub struct UpArgs {
     /// `wash app deploy` are then kept running only by other hosts' reconcilers.
     #[arg(long)]
     pub no_reconciler: bool,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. `127.0.0.1:9090`; port 0
+    /// picks a free one). Off by default: without it the host keeps no metrics.
+    #[arg(long, env = "WASH_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn parse_secs(text: &str) -> Result<f64, String> {
@@ -154,6 +169,9 @@ struct UpReport {
     providers: Vec<StartedProvider>,
     links: Vec<StartedLink>,
     urls: Vec<String>,
+    /// Where the host serves Prometheus metrics (absent: metrics off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +264,9 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         .map(|url| nats_config(url, &args, lattice_dir.as_ref(), nats_server.is_some()));
 
     let mut builder = Host::builder().lattice(args.lattice.clone());
+    if let Some(addr) = args.metrics_addr {
+        builder = builder.metrics_addr(addr);
+    }
     for (k, v) in &args.labels {
         builder = builder.label(k.clone(), v.clone());
     }
@@ -276,6 +297,17 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
             format!("--cluster-issuer `{issuer}` is not a cluster public key (C...); `wash lattice key show` prints one")
         })?;
         builder = builder.cluster_issuer(issuer.to_string());
+    }
+    for issuer in args
+        .allowed_issuers
+        .iter()
+        .map(|i| i.trim())
+        .filter(|i| !i.is_empty())
+    {
+        nimbus_core::keys::parse_public_key_of_kind(issuer, KeyKind::Account).with_context(|| {
+            format!("--allowed-issuer `{issuer}` is not an account public key (A...); the issuer of a signed actor is shown by `wash claims inspect`")
+        })?;
+        builder = builder.allowed_issuer(issuer.to_string());
     }
     if args.providers_out_of_process && nats_url.is_none() {
         bail!("--providers-out-of-process needs a lattice: add --nats-url URL or --nats-server");
@@ -369,6 +401,9 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         providers: Vec::new(),
         links: Vec::new(),
         urls: Vec::new(),
+        metrics_url: host
+            .metrics_addr()
+            .map(|addr| format!("http://{addr}/metrics")),
     };
 
     let deployed = match &manifest {
@@ -673,6 +708,9 @@ fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
     for url in &report.urls {
         text.push_str(&format!("\nlistening on {url}"));
     }
+    if let Some(url) = &report.metrics_url {
+        text.push_str(&format!("\nmetrics at {url}"));
+    }
     text.push_str("\nready; press Ctrl-C to stop");
     text
 }
@@ -802,6 +840,7 @@ fn ensure_lattice_auth(
             lattice: lattice.to_string(),
             keys_dir: keys_dir.to_path_buf(),
             dir: dir.clone(),
+            listen_host: "127.0.0.1".into(),
             port,
             store_dir: store.to_path_buf(),
             tls_names: None,

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -488,24 +487,6 @@ impl Drop for Up {
     }
 }
 
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = reply
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
-
 /// The provider binary `name` next to `wash` (`cargo build -p nimbus-provider-...`).
 fn provider_binary(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_wash")).with_file_name(name);
@@ -607,7 +588,7 @@ links:
     let first = loop {
         let answer = TcpStream::connect(("127.0.0.1", http_port))
             .ok()
-            .map(|_| get(http_port, "/visits"));
+            .map(|_| common::get(http_port, "/visits"));
         match answer {
             Some((200, body)) => break body,
             other if Instant::now() > deadline => panic!("no counter within 30 s: {other:?}"),
@@ -615,7 +596,10 @@ links:
         }
     };
     assert_eq!(first, r#"{"counter":1}"#);
-    assert_eq!(get(http_port, "/visits"), (200, r#"{"counter":2}"#.into()));
+    assert_eq!(
+        common::get(http_port, "/visits"),
+        (200, r#"{"counter":2}"#.into())
+    );
 
     // `wash` from anywhere, with the creds given.
     let elsewhere = dir.path().join("elsewhere");
@@ -722,7 +706,10 @@ links:
         &creds("wash"),
     ]));
     assert!(hosts.contains(&host), "the host went away: {hosts}");
-    assert_eq!(get(http_port, "/visits"), (200, r#"{"counter":3}"#.into()));
+    assert_eq!(
+        common::get(http_port, "/visits"),
+        (200, r#"{"counter":3}"#.into())
+    );
 
     assert!(up.interrupt().success(), "wash up did not exit cleanly");
 }

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -90,24 +89,6 @@ impl Drop for Up {
     }
 }
 
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = reply
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
-
 #[test]
 fn wash_up_runs_the_manifest_and_file_data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,9 +102,18 @@ fn wash_up_runs_the_manifest_and_file_data_survives_a_restart() {
         text.contains(&format!("listening on http://127.0.0.1:{port}/")),
         "{text}"
     );
-    assert_eq!(get(port, "/visits"), (200, r#"{"counter":1}"#.to_string()));
-    assert_eq!(get(port, "/visits"), (200, r#"{"counter":2}"#.to_string()));
-    assert_eq!(get(port, "/other"), (200, r#"{"counter":1}"#.to_string()));
+    assert_eq!(
+        common::get(port, "/visits"),
+        (200, r#"{"counter":1}"#.to_string())
+    );
+    assert_eq!(
+        common::get(port, "/visits"),
+        (200, r#"{"counter":2}"#.to_string())
+    );
+    assert_eq!(
+        common::get(port, "/other"),
+        (200, r#"{"counter":1}"#.to_string())
+    );
     assert!(up.interrupt().success(), "wash up did not exit cleanly");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 
@@ -137,7 +127,10 @@ fn wash_up_runs_the_manifest_and_file_data_survives_a_restart() {
             .to_string()
     };
     assert_eq!(actor_line(&text), actor_line(&again));
-    assert_eq!(get(port, "/visits"), (200, r#"{"counter":3}"#.to_string()));
+    assert_eq!(
+        common::get(port, "/visits"),
+        (200, r#"{"counter":3}"#.to_string())
+    );
     assert!(up.interrupt().success());
 }
 
@@ -520,11 +513,11 @@ fn wash_up_nats_server_keeps_the_lattice_bucket_and_nats_backed_data_across_rest
     let (up, text) = start();
     assert!(text.contains("joined lattice"), "{text}");
     assert_eq!(
-        get(http_port, "/visits"),
+        common::get(http_port, "/visits"),
         (200, r#"{"counter":1}"#.to_string())
     );
     assert_eq!(
-        get(http_port, "/visits"),
+        common::get(http_port, "/visits"),
         (200, r#"{"counter":2}"#.to_string())
     );
     // A link no manifest puts: only the lattice bucket can bring it back.
@@ -585,7 +578,7 @@ fn wash_up_nats_server_keeps_the_lattice_bucket_and_nats_backed_data_across_rest
         "the lattice bucket lost a link across the restart"
     );
     assert_eq!(
-        get(http_port, "/visits"),
+        common::get(http_port, "/visits"),
         (200, r#"{"counter":3}"#.to_string())
     );
     assert!(up.interrupt().success());

@@ -327,6 +327,8 @@ async fn bench_metrics(bench: &Arc<Bench>, rounds: usize) {
     latency(bench, Case::FastPath, 2_000, FAST_BATCH).await;
     let mut on = Samples::default();
     let mut off = Samples::default();
+    // Per round too: load from elsewhere drifts between rounds more than within one.
+    let mut round_ratios = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let a = latency(
             bench,
@@ -335,14 +337,27 @@ async fn bench_metrics(bench: &Arc<Bench>, rounds: usize) {
             FAST_BATCH,
         );
         let b = latency(bench, Case::FastPath, FAST_SAMPLES_PER_ROUND, FAST_BATCH);
-        if round % 2 == 0 {
-            on.extend(&a.await);
-            off.extend(&b.await);
+        let (mut a, mut b) = if round % 2 == 0 {
+            let a = a.await;
+            (a, b.await)
         } else {
-            off.extend(&b.await);
-            on.extend(&a.await);
-        }
+            let b = b.await;
+            (a.await, b)
+        };
+        round_ratios.push(ratio_of(a.percentile(50.0), b.percentile(50.0)));
+        on.extend(&a);
+        off.extend(&b);
     }
+    round_ratios.sort_by(f64::total_cmp);
+    let median_round = round_ratios[round_ratios.len() / 2];
+    println!(
+        "  per-round p50 ratios (sorted): {}; median {median_round:.3}x",
+        round_ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     for (name, s) in [("metrics on", &mut on), ("metrics off", &mut off)] {
         println!(
             "  {name:<32} p50 {:>9}  p99 {:>9}  mean {:>9}",

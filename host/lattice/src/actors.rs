@@ -148,6 +148,7 @@ impl HostInner {
                 router: Arc::downgrade(&self.router),
             }),
             allow_unsigned: self.config.allow_unsigned,
+            allowed_issuers: self.config.allowed_issuers.clone(),
             ..ActorOptions::default()
         }
     }
@@ -237,7 +238,7 @@ impl HostInner {
         }
         let subject = self.subjects.rpc_actor(&id);
         match serve(self, subject.clone(), subject).await {
-            Ok(serving) => running.set_serving(serving),
+            Ok(serving) => running.serving.set(serving),
             Err(e) => {
                 self.registry.remove_actor(&id);
                 return Err(e);
@@ -403,7 +404,7 @@ impl HostInner {
                 .await;
         }
         // Drain first: requests already taken finish while the actor is still here.
-        running.stop_serving(STOP_GRACE).await;
+        running.serving.stop(STOP_GRACE).await;
         self.registry.remove_actor(id);
         let stopped = running.instances();
         tracing::info!(actor = %id, "actor stopped");

@@ -149,6 +149,13 @@ pub struct HostConfig {
     pub heartbeat_interval: Duration,
     /// Allow actors without valid claims (development only).
     pub allow_unsigned: bool,
+    /// Account public keys (`A...`) whose actors may start here; empty (the default)
+    /// accepts actors of any issuer whose signature verifies. See
+    /// [`crate::HostBuilder::allowed_issuer`].
+    pub allowed_issuers: Vec<String>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (port 0: any free port, see
+    /// `Host::metrics_addr`). `None` (the default) keeps no metrics at all.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for HostConfig {
@@ -166,6 +173,8 @@ impl Default for HostConfig {
             host_seed: None,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             allow_unsigned: false,
+            allowed_issuers: Vec::new(),
+            metrics_addr: None,
         }
     }
 }

@@ -117,6 +117,22 @@ impl HostBuilder {
         self
     }
 
+    /// Starts only actors signed by this account public key (`A...`); repeatable. With
+    /// none (the default) any issuer whose signature verifies is accepted. Once one is
+    /// given, actors of other issuers, and unsigned ones (even with
+    /// [`HostBuilder::allow_unsigned`]), are refused when they start.
+    pub fn allowed_issuer(mut self, public_key: impl Into<String>) -> Self {
+        self.config.allowed_issuers.push(public_key.into());
+        self
+    }
+
+    /// Keeps Prometheus metrics and serves them at `http://ADDR/metrics` (port 0: any
+    /// free port, see [`Host::metrics_addr`]). Off by default.
+    pub fn metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.config.metrics_addr = Some(addr);
+        self
+    }
+
     /// Shares an existing wasm engine (several hosts in one process).
     pub fn runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = Some(runtime);
@@ -204,6 +220,13 @@ impl HostBuilder {
             None => KeyPair::generate(KeyKind::Cluster),
         };
         let id = host_key.public_key();
+        for issuer in &config.allowed_issuers {
+            nimbus_core::keys::parse_public_key_of_kind(issuer, KeyKind::Account).map_err(|e| {
+                HostError::Config(format!(
+                    "allowed issuer `{issuer}` is not an account public key (A...): {e}"
+                ))
+            })?;
+        }
         let cluster_issuers = nimbus_core::keys::TrustedIssuers::new(
             std::iter::once(cluster_key.public_key()).chain(config.cluster_issuers.iter().cloned()),
         )
@@ -236,9 +259,25 @@ impl HostBuilder {
             trusted: config.sign_invocations.then(|| cluster_issuers.clone()),
             receiver: format!("host {id} of lattice `{}`", config.lattice),
             lattice: config.lattice.clone(),
+            // One guard for the host: every subject it serves shares it (clones do).
+            replay: Default::default(),
         };
         let registry = Arc::new(Registry::new(self.registry));
         let cache = Arc::new(LatticeCache::default());
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                crate::metrics::bind(addr)
+                    .await
+                    .map_err(HostError::Config)?,
+            ),
+            None => None,
+        };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
+        let metrics = metrics_listener
+            .as_ref()
+            .map(|_| Arc::new(crate::metrics::Metrics::new(&id, registry.clone())));
         let router = Arc::new(Router::new(
             RouterConfig {
                 host_id: id.clone(),
@@ -249,6 +288,7 @@ impl HostBuilder {
             registry.clone(),
             cache.clone(),
             rpc,
+            metrics.clone(),
         ));
         let inner = Arc::new_cyclic(|weak| HostInner {
             id,
@@ -263,6 +303,8 @@ impl HostBuilder {
             rt,
             nats,
             router,
+            metrics,
+            metrics_addr,
             rpc_limits,
             store: store.clone(),
             cache,
@@ -290,6 +332,10 @@ impl HostBuilder {
             inner.put_link(link).await?;
         }
         crate::ctl::start(&inner).await?;
+        if let (Some(listener), Some(metrics)) = (metrics_listener, inner.metrics.clone()) {
+            inner.keep_task(tokio::spawn(crate::metrics::serve(listener, metrics)));
+            tracing::info!(addr = ?inner.metrics_addr, "serving metrics at /metrics");
+        }
         if inner.nats.is_some() {
             inner.keep_task(tokio::spawn(heartbeat(Arc::downgrade(&inner))));
         }
@@ -614,6 +660,16 @@ impl Host {
     /// What runs on this host.
     pub fn inventory(&self) -> HostInventory {
         self.inner.inventory()
+    }
+
+    /// Where this host serves `/metrics` (`None`: metrics are off).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_addr
+    }
+
+    /// The host's metrics in the Prometheus text format (`None`: metrics are off).
+    pub fn metrics_text(&self) -> Option<String> {
+        self.inner.metrics.as_ref().map(|m| m.encode())
     }
 
     /// Stops the host: no new requests, in-flight ones finish, actors and providers

@@ -36,6 +36,10 @@ pub(crate) struct HostInner {
     pub nats: Option<async_nats::Client>,
     /// The one path of every invocation (local, or over NATS through the RPC client).
     pub router: Arc<Router>,
+    /// The host's metrics, when `HostConfig::metrics_addr` is set.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Where `/metrics` is served (the bound address).
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// What an invocation arriving over NATS must pass before it is delivered here.
     pub rpc_limits: nimbus_rpc::Limits,
     pub store: Arc<dyn LatticeStore>,

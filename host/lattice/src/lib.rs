@@ -41,6 +41,7 @@ mod inner;
 mod inventory;
 mod launch;
 mod links;
+mod metrics;
 mod providers;
 mod registry;
 mod router;

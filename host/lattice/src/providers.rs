@@ -149,7 +149,7 @@ impl HostInner {
         let subject = self.subjects.rpc_provider(&key.0, &key.1);
         let queue = self.subjects.rpc_provider_queue().to_string();
         match serve(self, subject, queue).await {
-            Ok(serving) => running.set_serving(serving),
+            Ok(serving) => running.serving.set(serving),
             Err(e) => {
                 self.registry.remove_provider(&key.0, &key.1);
                 provider.shutdown().await;
@@ -193,6 +193,9 @@ impl HostInner {
         let on_restarted: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             let Some(host) = weak.upgrade() else { return };
             let (provider_id, link_name) = restarted.clone();
+            if let Some(metrics) = &host.metrics {
+                metrics.provider_restarted(&provider_id, &link_name);
+            }
             host.rt.clone().spawn(async move {
                 host.resend_links_when_ready(&provider_id, &link_name).await;
             });
@@ -447,7 +450,7 @@ impl HostInner {
             .ok_or_else(|| {
                 HostError::NotRunning(format!("provider {provider_id} link name {link_name}"))
             })?;
-        running.stop_serving(crate::actors::STOP_GRACE).await;
+        running.serving.stop(crate::actors::STOP_GRACE).await;
         self.registry.remove_provider(provider_id, link_name);
         match &running.kind {
             ProviderKind::InProcess(p) => p.shutdown().await,

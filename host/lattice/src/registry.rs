@@ -57,11 +57,33 @@ impl Registration {
     }
 }
 
+/// The subscription that serves a running actor's or provider's subject, kept so that
+/// stopping can drain it.
+#[derive(Default)]
+pub(crate) struct ServingSlot(Mutex<Option<Serving>>);
+
+impl ServingSlot {
+    /// Keeps `serving` (`None` on a standalone host, which serves no subject).
+    pub fn set(&self, serving: Option<Serving>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = serving;
+    }
+
+    /// Stops serving the subject; invocations already taken finish within `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        let serving = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(serving) = serving {
+            serving.stop(grace).await;
+        }
+    }
+}
+
 /// One actor running on this host.
 pub(crate) struct RunningActor {
     pub id: String,
     state: RwLock<ActorState>,
-    serving: Mutex<Option<Serving>>,
+    pub serving: ServingSlot,
+    /// Its calls' counts, when the host keeps metrics (empty otherwise).
+    pub ops: crate::metrics::ActorOps,
 }
 
 /// What changes about a running actor when it is scaled or updated.
@@ -81,7 +103,8 @@ impl RunningActor {
         Self {
             id,
             state: RwLock::new(state),
-            serving: Mutex::new(None),
+            serving: ServingSlot::default(),
+            ops: crate::metrics::ActorOps::default(),
         }
     }
 
@@ -129,24 +152,6 @@ impl RunningActor {
     pub fn write(&self) -> RwLockWriteGuard<'_, ActorState> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
-
-    /// Keeps the subscription that serves this actor, so that stopping can drain it.
-    pub fn set_serving(&self, serving: Option<Serving>) {
-        *self.serving.lock().unwrap_or_else(PoisonError::into_inner) = serving;
-    }
-
-    /// Stops serving the actor's subject; invocations already taken finish within
-    /// `grace`.
-    pub async fn stop_serving(&self, grace: Duration) {
-        let serving = self
-            .serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(serving) = serving {
-            serving.stop(grace).await;
-        }
-    }
 }
 
 /// How a provider runs.
@@ -164,7 +169,7 @@ pub(crate) struct RunningProvider {
     pub image_ref: String,
     pub annotations: StringMap,
     pub kind: ProviderKind,
-    serving: Mutex<Option<Serving>>,
+    pub serving: ServingSlot,
 }
 
 impl RunningProvider {
@@ -186,7 +191,7 @@ impl RunningProvider {
             image_ref,
             annotations,
             kind,
-            serving: Mutex::new(None),
+            serving: ServingSlot::default(),
         }
     }
 
@@ -195,24 +200,6 @@ impl RunningProvider {
         match &self.kind {
             ProviderKind::InProcess(p) => Some(p),
             ProviderKind::Process(_) => None,
-        }
-    }
-
-    /// Keeps the subscription that serves this (in-process) provider.
-    pub fn set_serving(&self, serving: Option<Serving>) {
-        *self.serving.lock().unwrap_or_else(PoisonError::into_inner) = serving;
-    }
-
-    /// Stops serving the provider's subject; invocations already taken finish within
-    /// `grace`.
-    pub async fn stop_serving(&self, grace: Duration) {
-        let serving = self
-            .serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(serving) = serving {
-            serving.stop(grace).await;
         }
     }
 

@@ -25,7 +25,8 @@ use tracing::Instrument;
 
 use crate::cache::LatticeCache;
 use crate::error::InvocationError;
-use crate::registry::{Registry, RunningProvider};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, RunningActor, RunningProvider};
 
 /// Where an invocation goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub(crate) struct Router {
     /// Sends invocations over NATS (signing them when the lattice signs); `None` on a
     /// standalone host.
     rpc: Option<RpcClient>,
+    /// Where calls run here are counted; `None` (metrics off) costs one branch per call.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Router {
@@ -102,12 +105,14 @@ impl Router {
         registry: Arc<Registry>,
         cache: Arc<LatticeCache>,
         rpc: Option<RpcClient>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self {
             config,
             registry,
             cache,
             rpc,
+            metrics,
         }
     }
 
@@ -250,9 +255,20 @@ impl Router {
             let Some(actor) = self.registry.actor(&target.public_key) else {
                 return Local::NotHere(payload);
             };
-            Local::Delivered(match self.authorize(origin, target) {
-                Ok(()) => actor.call_async(operation, &payload, timeout).await,
-                Err(e) => Err(e),
+            Local::Delivered(match &self.metrics {
+                None => {
+                    self.run_actor(&actor, origin, target, operation, &payload, timeout)
+                        .await
+                }
+                Some(metrics) => {
+                    let started = metrics.clock.now();
+                    let result = self
+                        .run_actor(&actor, origin, target, operation, &payload, timeout)
+                        .await;
+                    let elapsed = metrics.clock.between(started, metrics.clock.now());
+                    metrics.record_call(&actor, operation, elapsed, result.is_err());
+                    result
+                }
             })
         } else {
             let provider = self
@@ -267,6 +283,21 @@ impl Router {
                 Err(e) => Err(e),
             })
         }
+    }
+
+    /// Runs a call of an actor here, after the checks.
+    #[inline]
+    async fn run_actor(
+        &self,
+        actor: &RunningActor,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+        operation: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        self.authorize(origin, target)?;
+        actor.call_async(operation, payload, timeout).await
     }
 
     /// Calls an in-process provider for `origin` (an actor).

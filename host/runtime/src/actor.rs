@@ -224,6 +224,14 @@ impl Actor {
         self.inner.lock().idle.len()
     }
 
+    /// Calls running right now (each holds one of the pool's `max_instances` permits):
+    /// the instances in use. One atomic load, no lock; for metrics scraped at any rate.
+    pub fn busy_instances(&self) -> usize {
+        self.inner
+            .max
+            .saturating_sub(self.inner.slots.available_permits())
+    }
+
     /// Callers waiting right now for an instance (or for room on the host).
     pub fn queued_calls(&self) -> usize {
         self.inner.queued.load(Ordering::SeqCst)

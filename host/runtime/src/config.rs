@@ -88,6 +88,10 @@ pub struct ActorOptions {
     /// Load an actor without (valid) claims. For development only: `wash call
     /// --allow-unsigned`.
     pub allow_unsigned: bool,
+    /// Account public keys (`A...`) whose actors may start; empty (the default) accepts
+    /// any issuer whose signature verifies. Non-empty, it also refuses unsigned actors,
+    /// whatever `allow_unsigned` says.
+    pub allowed_issuers: Vec<String>,
 }
 
 impl Default for ActorOptions {
@@ -109,6 +113,7 @@ impl Default for ActorOptions {
             host_calls: Arc::new(NoHostCalls),
             wasi_dir: None,
             allow_unsigned: false,
+            allowed_issuers: Vec::new(),
         }
     }
 }
@@ -124,6 +129,7 @@ impl std::fmt::Debug for ActorOptions {
             .field("call_timeout", &self.call_timeout)
             .field("wasi_dir", &self.wasi_dir)
             .field("allow_unsigned", &self.allow_unsigned)
+            .field("allowed_issuers", &self.allowed_issuers)
             .finish_non_exhaustive()
     }
 }

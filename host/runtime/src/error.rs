@@ -28,6 +28,18 @@ pub enum LoadError {
     /// The claims embedded in the module are missing or invalid.
     #[error("claims invalid: {0}")]
     Claims(#[from] nimbus_core::claims::ClaimsError),
+    /// The actor's claims verify, but their issuer is not on the host's allowlist.
+    #[error(
+        "actor {actor} is signed by account {issuer}, which this host does not allow (allowed issuers: {allowed}); start the host with `--allowed-issuer {issuer}` (or add it to WASH_ALLOWED_ISSUERS, or `HostBuilder::allowed_issuer`) to allow it, or sign the actor with an allowed account key (`wash claims sign --issuer`)"
+    )]
+    IssuerNotAllowed {
+        /// The actor's module key.
+        actor: String,
+        /// The account that signed it.
+        issuer: String,
+        /// The allowed accounts, comma-separated.
+        allowed: String,
+    },
     /// wasmtime rejected the module (validation or compilation).
     #[error("failed to compile actor module: {0}")]
     Compile(String),

@@ -162,8 +162,19 @@ impl Runtime {
             .unwrap_or_default()
             .as_secs();
         let claims = match nimbus_core::claims::verify_actor(bytes, now) {
-            Ok(token) => Some(token),
-            Err(error) if options.allow_unsigned => {
+            Ok(token) => {
+                let allowed = &options.allowed_issuers;
+                if !allowed.is_empty() && !allowed.contains(&token.claims.iss) {
+                    return Err(LoadError::IssuerNotAllowed {
+                        actor: token.claims.sub,
+                        issuer: token.claims.iss,
+                        allowed: allowed.join(", "),
+                    });
+                }
+                Some(token)
+            }
+            // An issuer allowlist is a deliberate restriction: it outranks allow_unsigned.
+            Err(error) if options.allow_unsigned && options.allowed_issuers.is_empty() => {
                 tracing::warn!(%error, "loading an actor without valid claims because unsigned actors are allowed");
                 None
             }

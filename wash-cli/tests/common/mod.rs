@@ -1,7 +1,11 @@
 //! Pieces the `wash` process tests share: a `wash up` child that has printed its "ready"
-//! line, and the host id in that text.
+//! line, the host id in that text, and a plain HTTP GET against what it serves.
 
-use std::io::{BufRead, BufReader};
+// Each test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,4 +45,23 @@ pub fn host_id(ready_text: &str) -> String {
         .filter(|id| id.starts_with('N'))
         .unwrap_or_else(|| panic!("no host id in: {ready_text}"))
         .to_string()
+}
+
+/// `GET path` on 127.0.0.1:`port` with `Connection: close`; the status and the body.
+pub fn get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = reply
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
 }

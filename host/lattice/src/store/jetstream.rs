@@ -176,22 +176,33 @@ impl Incarnations {
 impl JetStreamStore {
     /// Opens the bucket of `lattice`, creating it (history 1, file storage) if missing.
     pub async fn open(client: async_nats::Client, lattice: &str) -> Result<Self, StoreError> {
+        /// Tries at finding or creating the bucket before giving up (about 1.5 s in all).
+        const OPEN_ATTEMPTS: u64 = 5;
         let context = jetstream::new(client.clone());
         let bucket = Subjects::for_lattice(lattice).kv_bucket();
         let bucket_error = |reason: String| StoreError::Bucket {
             bucket: bucket.clone(),
             reason,
         };
-        let kv = match context.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            Err(_) => match context.create_key_value(bucket_config(&bucket)).await {
-                Ok(kv) => kv,
-                // Another host may have created it at the same moment.
-                Err(create) => context
-                    .get_key_value(&bucket)
-                    .await
-                    .map_err(|_| bucket_error(create.to_string()))?,
-            },
+        // Hosts starting together race to create the bucket: the loser's create fails
+        // ("already in use", or "error creating store" while the winner's store is still
+        // being made), and the bucket is there a moment later.
+        let mut attempt = 0;
+        let kv = loop {
+            attempt += 1;
+            if let Ok(kv) = context.get_key_value(&bucket).await {
+                break kv;
+            }
+            match context.create_key_value(bucket_config(&bucket)).await {
+                Ok(kv) => break kv,
+                Err(create) if attempt >= OPEN_ATTEMPTS => {
+                    return Err(bucket_error(create.to_string()));
+                }
+                Err(create) => {
+                    tracing::debug!(%bucket, error = %create, attempt, "bucket creation lost a race; looking again");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+            }
         };
         let incarnations = Arc::new(Incarnations::new());
         incarnations.observe(created_at(kv.stream.cached_info()));

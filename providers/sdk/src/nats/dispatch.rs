@@ -76,6 +76,8 @@ impl Dispatcher {
                 host_data.provider_key, host_data.link_name, host_data.host_id
             ),
             lattice: host_data.lattice_rpc_prefix.clone(),
+            // One guard per provider process and link name.
+            replay: Default::default(),
         };
         let rpc_timeout = host_data
             .default_rpc_timeout_ms
