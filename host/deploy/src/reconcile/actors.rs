@@ -154,31 +154,18 @@ impl Reconciler {
             }
         }
         // Settle what was in flight for this actor.
-        let flying: Vec<Key> = self
-            .in_flight
-            .keys()
-            .filter(|k| k.app == app && k.kind == Kind::Actor && k.component == spec.name)
-            .cloned()
-            .collect();
         let mut starting = BTreeSet::new();
         let mut busy = BTreeSet::new();
-        for k in flying {
-            if !observation.hosts.contains_key(&k.host) {
-                self.in_flight.remove(&k);
-                continue;
-            }
-            let observed = seen
-                .iter()
+        let running = self.settle_component(app, Kind::Actor, &spec.name, observation, |k| {
+            seen.iter()
                 .find(|s| s.host == k.host && s.id == k.id)
-                .map_or(0, |s| s.ours);
-            if self.settle(&k, observed) {
-                busy.insert((k.host.clone(), k.id.clone()));
-                if k.id == artifact.actor_id
-                    && self.in_flight.get(&k).is_some_and(|f| f.expected > 0)
-                {
-                    starting.insert(k.host.clone());
-                }
+                .map_or(0, |s| s.ours)
+        });
+        for (k, start) in running {
+            if start && k.id == artifact.actor_id {
+                starting.insert(k.host.clone());
             }
+            busy.insert((k.host, k.id));
         }
         let fits = |view: &HostView| placement::matches(&view.inventory.labels, &spec.host_labels);
         let (current, stale): (Vec<&Seen<'_>>, Vec<&Seen<'_>>) = seen

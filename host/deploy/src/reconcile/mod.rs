@@ -308,6 +308,38 @@ impl Reconciler {
         }
     }
 
+    /// Settles the in-flight commands of one component of `app` against what the
+    /// observation shows (`observed`: instances of ours for that command's host and
+    /// target) and forgets those of hosts that are gone. Returns the commands still
+    /// running, each with whether it expects instances (a start, not a stop).
+    pub(crate) fn settle_component(
+        &mut self,
+        app: &str,
+        kind: Kind,
+        component: &str,
+        observation: &Observation,
+        observed: impl Fn(&Key) -> u32,
+    ) -> Vec<(Key, bool)> {
+        let flying: Vec<Key> = self
+            .in_flight
+            .keys()
+            .filter(|k| k.app == app && k.kind == kind && k.component == component)
+            .cloned()
+            .collect();
+        let mut running = Vec::new();
+        for k in flying {
+            if !observation.hosts.contains_key(&k.host) {
+                self.in_flight.remove(&k);
+                continue;
+            }
+            if self.settle(&k, observed(&k)) {
+                let starting = self.in_flight.get(&k).is_some_and(|f| f.expected > 0);
+                running.push((k, starting));
+            }
+        }
+        running
+    }
+
     /// Settles in-flight commands against `observed` (instances of ours on the host):
     /// done, timed out (a failure), or still running. Returns whether it is still running.
     pub(crate) fn settle(&mut self, key: &Key, observed: u32) -> bool {

@@ -64,26 +64,16 @@ impl Reconciler {
                 }
             }
         }
-        let flying: Vec<Key> = self
-            .in_flight
-            .keys()
-            .filter(|k| k.app == app && k.kind == Kind::Provider && k.component == spec.name)
-            .cloned()
-            .collect();
         let mut busy = BTreeSet::new();
         let mut starting = BTreeSet::new();
-        for k in flying {
-            if !observation.hosts.contains_key(&k.host) {
-                self.in_flight.remove(&k);
-                continue;
+        let running = self.settle_component(app, Kind::Provider, &spec.name, observation, |k| {
+            u32::from(seen.iter().any(|s| s.host == k.host && s.ours))
+        });
+        for (k, start) in running {
+            if start {
+                starting.insert(k.host.clone());
             }
-            let observed = u32::from(seen.iter().any(|s| s.host == k.host && s.ours));
-            if self.settle(&k, observed) {
-                busy.insert(k.host.clone());
-                if self.in_flight.get(&k).is_some_and(|f| f.expected > 0) {
-                    starting.insert(k.host.clone());
-                }
-            }
+            busy.insert(k.host);
         }
         let (serving, misplaced): (Vec<&Seen<'_>>, Vec<&Seen<'_>>) =
             seen.iter().partition(|s| fits(s.view));
