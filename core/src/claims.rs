@@ -827,6 +827,17 @@ mod tests {
         let _ = format_unix_time(u64::MAX);
     }
 
+    /// The invocation the token tests sign and verify.
+    fn sample_invocation() -> ExpectedInvocation<'static> {
+        ExpectedInvocation {
+            id: "abc",
+            origin_url: "wasmbus://M1",
+            target_url: "wasmbus://M2/Op",
+            operation: "Op",
+            msg: b"hi",
+        }
+    }
+
     #[test]
     fn call_alias_is_normalized_like_wascap() {
         assert_eq!(normalize_call_alias(" My-Actor.v1 ünï "), "my_actor_v1_n");
@@ -835,13 +846,7 @@ mod tests {
     #[test]
     fn an_expired_invocation_token_is_refused() {
         let cluster = KeyPair::generate(KeyKind::Cluster);
-        let exp = ExpectedInvocation {
-            id: "abc",
-            origin_url: "wasmbus://M1",
-            target_url: "wasmbus://M2/Op",
-            operation: "Op",
-            msg: b"hi",
-        };
+        let exp = sample_invocation();
         let lifetime = invocation_lifetime(Duration::from_secs(2));
         let jwt = sign_invocation_with_lifetime(
             &cluster,
@@ -886,13 +891,7 @@ mod tests {
             wascap_revision: Some(WASCAP_REVISION),
         };
         let jwt = encode_claims(&claims, &cluster).unwrap();
-        let exp = ExpectedInvocation {
-            id: "abc",
-            origin_url: "wasmbus://M1",
-            target_url: "wasmbus://M2/Op",
-            operation: "Op",
-            msg: b"hi",
-        };
+        let exp = sample_invocation();
         let issuers = TrustedIssuers::new([cluster.public_key()]).unwrap();
         // Even a day later: without exp, only the receiver's replay guard bounds its age.
         let got = verify_invocation_at(&jwt, &exp, &issuers, claims.iat + 86_400).unwrap();
@@ -902,13 +901,7 @@ mod tests {
     #[test]
     fn invocation_round_trip() {
         let cluster = KeyPair::generate(KeyKind::Cluster);
-        let exp = ExpectedInvocation {
-            id: "abc",
-            origin_url: "wasmbus://M1",
-            target_url: "wasmbus://M2/Op",
-            operation: "Op",
-            msg: b"hi",
-        };
+        let exp = sample_invocation();
         let jwt = sign_invocation(
             &cluster,
             exp.id,
