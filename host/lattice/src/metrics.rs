@@ -238,6 +238,23 @@ impl std::fmt::Debug for Collected {
     }
 }
 
+/// Writes one counter family with a sample per (actor, operation), read by `value`.
+fn encode_op_counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    ops: &[(OpLabels, Arc<OpStats>)],
+    value: fn(&OpStats) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, stats) in ops {
+        family
+            .encode_family(labels)?
+            .encode_counter::<OpLabels, u64, u64>(&value(stats), None)?;
+    }
+    Ok(())
+}
+
 impl prometheus_client::collector::Collector for Collected {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let ops: Vec<_> = self
@@ -255,32 +272,20 @@ impl prometheus_client::collector::Collector for Collected {
                 )
             })
             .collect();
-        {
-            let mut calls = encoder.encode_descriptor(
-                "actor_calls",
-                "Calls run on this host, per actor and operation",
-                None,
-                MetricType::Counter,
-            )?;
-            for (labels, stats) in &ops {
-                calls
-                    .encode_family(labels)?
-                    .encode_counter::<OpLabels, u64, u64>(&stats.calls(), None)?;
-            }
-        }
-        {
-            let mut errors = encoder.encode_descriptor(
-                "actor_call_errors",
-                "Calls that failed (an error from the actor, a trap, a timeout, a refused call), per actor and operation",
-                None,
-                MetricType::Counter,
-            )?;
-            for (labels, stats) in &ops {
-                errors
-                    .encode_family(labels)?
-                    .encode_counter::<OpLabels, u64, u64>(&stats.errors(), None)?;
-            }
-        }
+        encode_op_counter(
+            &mut encoder,
+            "actor_calls",
+            "Calls run on this host, per actor and operation",
+            &ops,
+            OpStats::calls,
+        )?;
+        encode_op_counter(
+            &mut encoder,
+            "actor_call_errors",
+            "Calls that failed (an error from the actor, a trap, a timeout, a refused call), per actor and operation",
+            &ops,
+            OpStats::errors,
+        )?;
         {
             let mut latency = encoder.encode_descriptor(
                 "actor_call_duration",
