@@ -84,18 +84,9 @@ impl RouteView {
             .claims
             .iter()
             .map(|(pk, (record, _))| {
-                let grants = if record.caps_declared {
-                    Grants::Only(
-                        record
-                            .stored
-                            .caps
-                            .split(',')
-                            .map(|c| c.trim().to_string())
-                            .filter(|c| !c.is_empty())
-                            .collect(),
-                    )
-                } else {
-                    Grants::All
+                let grants = match record.declared_caps() {
+                    Some(caps) => Grants::Only(caps.map(String::from).collect()),
+                    None => Grants::All,
                 };
                 (pk.clone(), grants)
             })

@@ -122,9 +122,17 @@ impl ClaimsRecord {
         &self.stored.sub
     }
 
+    /// The contracts these claims declare; `None` when they declare none (claims without
+    /// a `caps` field: the link alone is the grant).
+    pub fn declared_caps(&self) -> Option<impl Iterator<Item = &str>> {
+        self.caps_declared
+            .then(|| self.stored.caps.split(',').map(str::trim))
+    }
+
     /// Whether these claims let the actor use `contract_id` (given a link exists).
     pub fn grants(&self, contract_id: &str) -> bool {
-        !self.caps_declared || self.stored.caps.split(',').any(|c| c.trim() == contract_id)
+        self.declared_caps()
+            .is_none_or(|mut caps| caps.any(|c| c == contract_id))
     }
 }
 
