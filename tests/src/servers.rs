@@ -45,8 +45,9 @@ pub fn free_port() -> u16 {
 }
 
 /// Finds a server binary: `$ENV_VAR`, then `PATH`, then the places `scripts/setup.sh`
-/// installs to.
-fn find_binary(env_var: &str, name: &str) -> PathBuf {
+/// installs to. Public for tests that start a server their own way (`wash up
+/// --nats-server` names the binary it runs).
+pub fn find_binary(env_var: &str, name: &str) -> PathBuf {
     if let Ok(path) = std::env::var(env_var) {
         return PathBuf::from(path);
     }

@@ -34,21 +34,10 @@ fn wash() -> Command {
     cmd
 }
 
-/// The nats-server binary: `$NATS_SERVER`, else on `PATH`, else `~/.local/bin`.
-fn nats_server_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NATS_SERVER") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join("nats-server"));
-    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/bin/nats-server"));
-    on_path
-        .chain(home)
-        .find(|p| p.is_file())
-        .expect("nats-server not found: install it (scripts/setup.sh lattice) or set NATS_SERVER")
+/// The nats-server binary the tests use (the harness's search: `$NATS_SERVER`, `PATH`,
+/// where `scripts/setup.sh` installs it).
+fn nats_server_binary() -> std::path::PathBuf {
+    nimbus_tests::servers::find_binary("NATS_SERVER", "nats-server")
 }
 
 fn ok(out: &Output) -> String {

@@ -447,22 +447,10 @@ fn hosts_started_without_seed_flags_form_one_lattice_and_strangers_are_refused_b
     assert!(a.0.interrupt().success());
 }
 
-/// The nats-server binary the tests use: `$NATS_SERVER`, else on `PATH`, else
-/// `~/.local/bin/nats-server` (where `scripts/setup.sh` puts it).
+/// The nats-server binary the tests use (the harness's search: `$NATS_SERVER`, `PATH`,
+/// where `scripts/setup.sh` installs it).
 fn nats_server_binary() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("NATS_SERVER") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.join("nats-server"));
-    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/bin/nats-server"));
-    on_path
-        .chain(home)
-        .find(|p| p.is_file())
-        .expect("nats-server not found: install it (scripts/setup.sh lattice) or set NATS_SERVER")
+    nimbus_tests::servers::find_binary("NATS_SERVER", "nats-server")
 }
 
 #[test]
