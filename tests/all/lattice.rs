@@ -847,33 +847,6 @@ fn gated_echo_provider(dir: &Path) -> PathBuf {
     script
 }
 
-/// The pids the wrapper recorded, in start order (complete lines only).
-fn started_pids(dir: &Path) -> Vec<u32> {
-    std::fs::read_to_string(dir.join("pids"))
-        .unwrap_or_default()
-        .split_inclusive('\n')
-        .filter(|line| line.ends_with('\n'))
-        .map(|line| line.trim().parse().unwrap())
-        .collect()
-}
-
-/// Waits until the wrapper has recorded `n` starts.
-async fn wait_for_starts(dir: &Path, n: usize) -> Vec<u32> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let pids = started_pids(dir);
-        if pids.len() >= n {
-            return pids;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the provider process was started {} times, not {n}, within 20 s",
-            pids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Calls `actor`'s `Forward` with `payload` until it succeeds (a provider process that is
 /// still starting, or has not got a link yet, fails the call), for at most 20 s.
 async fn forward_until_ok(host: &Host, actor: &str, payload: &[u8], what: &str) -> Vec<u8> {
@@ -936,7 +909,7 @@ async fn killed_provider_process_is_restarted_by_the_host_and_serves_every_link_
     // it subscribes (its host data is already written).
     std::fs::write(dir.path().join("hold"), b"").unwrap();
     kill_9(first);
-    let second = wait_for_starts(dir.path(), 2).await[1];
+    let second = wait_for_starts(dir.path(), 2, Duration::from_secs(20)).await[1];
     assert_ne!(second, first);
     // Nothing serves the provider meanwhile: the calls really go to the process.
     let err = host

@@ -2,6 +2,7 @@
 //! tiny in-process provider, raw control requests and waiting for events.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -295,5 +296,33 @@ pub async fn ctl_gather(
             "only {} of {expected} replies on {subject} within {GATHER_DEADLINE:?}: {out:?}",
             out.len()
         );
+    }
+}
+
+/// The pids a provider wrapper script recorded in `dir/pids` (one `echo $$` per start),
+/// in start order; complete lines only.
+pub fn started_pids(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .filter(|line| line.ends_with('\n'))
+        .map(|line| line.trim().parse().unwrap())
+        .collect()
+}
+
+/// Waits up to `within` until the wrapper has recorded `n` starts; returns the pids.
+pub async fn wait_for_starts(dir: &Path, n: usize, within: Duration) -> Vec<u32> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let pids = started_pids(dir);
+        if pids.len() >= n {
+            return pids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the provider process was started {} times, not {n}, within {within:?}",
+            pids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -16,7 +16,8 @@ use nimbus_lattice::{Host, NatsConfig};
 use nimbus_tests::servers::NatsServer;
 
 use crate::lattice_support::{
-    builder, cluster_seed, echo_actor, forward, lattice_name, provider_key, wait_event,
+    builder, cluster_seed, echo_actor, forward, lattice_name, provider_key, started_pids,
+    wait_event, wait_for_starts,
 };
 
 const CONTRACT: &str = nimbus_echo_provider::CONTRACT_ID;
@@ -36,33 +37,6 @@ fn recording_echo_provider(dir: &Path) -> PathBuf {
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script
-}
-
-/// The pids the wrapper recorded, in start order (complete lines only).
-fn started_pids(dir: &Path) -> Vec<u32> {
-    std::fs::read_to_string(dir.join("pids"))
-        .unwrap_or_default()
-        .split_inclusive('\n')
-        .filter(|line| line.ends_with('\n'))
-        .map(|line| line.trim().parse().unwrap())
-        .collect()
-}
-
-/// Waits until the wrapper has recorded `n` starts; returns the pids.
-async fn wait_for_starts(dir: &Path, n: usize) -> Vec<u32> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let pids = started_pids(dir);
-        if pids.len() >= n {
-            return pids;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the provider process was started {} times, not {n}, within {WAIT:?}",
-            pids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Whether process `pid` exists (`kill -0`).
@@ -228,7 +202,7 @@ async fn a_provider_that_exits_cleanly_without_its_host_asking_is_restarted() {
     let body = format!(r#"{{"host_id":"{}"}}"#, fx.host.id());
     let reply = fx.shutdown_request(body.as_bytes(), WAIT).await;
     assert_eq!(reply.as_deref(), Some(&b"shutting down"[..]));
-    let second = wait_for_starts(fx.dir.path(), 2).await[1];
+    let second = wait_for_starts(fx.dir.path(), 2, WAIT).await[1];
     assert_ne!(second, first);
     assert!(!alive(first), "the first process did not exit");
     assert_eq!(
@@ -243,7 +217,7 @@ async fn a_provider_that_exits_cleanly_without_its_host_asking_is_restarted() {
 
     // SIGTERM from outside: a clean exit too, restarted too.
     signal("TERM", second);
-    let third = wait_for_starts(fx.dir.path(), 3).await[2];
+    let third = wait_for_starts(fx.dir.path(), 3, WAIT).await[2];
     assert_ne!(third, second);
     assert_eq!(fx.echo_until_ok(b"after SIGTERM").await, b"after SIGTERM");
     assert_eq!(fx.host.inventory().providers.len(), 1);
