@@ -800,54 +800,36 @@ fn faults_kill_9_of_one_of_two_actor_hosts_loses_no_acknowledged_write() {
     b.assert_running();
 }
 
-#[test]
-fn faults_kill_9_of_the_keyvalue_provider_loses_no_acknowledged_write() {
+/// `kill -9` of one provider process of a host under load: the supervisor restarts it as
+/// a new process and no acknowledged write is lost.
+fn provider_kill_case(lattice: &str, binary: &str, case: &str) {
     let nats = NatsServer::start();
-    let fx = Fixture::new("faults-kv-kill");
+    let fx = Fixture::new(lattice);
     let mut host = fx.host(
         fx.spec(vec![nats.url()], true, Some(fx.file_backend())),
         "host",
     );
-    let pid = host.provider_pid(KV_BIN);
-    run_case(
-        "kill -9 of the keyvalue provider",
-        &fx.base(),
-        &host,
-        Fault::Instant,
-        |_| {
-            kill_9(pid);
-            String::new()
-        },
-    );
-    assert_ne!(host.provider_pid(KV_BIN), pid, "restarted as a new process");
+    let pid = host.provider_pid(binary);
+    run_case(case, &fx.base(), &host, Fault::Instant, |_| {
+        kill_9(pid);
+        String::new()
+    });
+    assert_ne!(host.provider_pid(binary), pid, "restarted as a new process");
     host.assert_running();
 }
 
 #[test]
+fn faults_kill_9_of_the_keyvalue_provider_loses_no_acknowledged_write() {
+    provider_kill_case("faults-kv-kill", KV_BIN, "kill -9 of the keyvalue provider");
+}
+
+#[test]
 fn faults_kill_9_of_the_httpserver_provider_loses_no_acknowledged_write() {
-    let nats = NatsServer::start();
-    let fx = Fixture::new("faults-http-kill");
-    let mut host = fx.host(
-        fx.spec(vec![nats.url()], true, Some(fx.file_backend())),
-        "host",
-    );
-    let pid = host.provider_pid(HTTP_BIN);
-    run_case(
+    provider_kill_case(
+        "faults-http-kill",
+        HTTP_BIN,
         "kill -9 of the httpserver provider",
-        &fx.base(),
-        &host,
-        Fault::Instant,
-        |_| {
-            kill_9(pid);
-            String::new()
-        },
     );
-    assert_ne!(
-        host.provider_pid(HTTP_BIN),
-        pid,
-        "restarted as a new process"
-    );
-    host.assert_running();
 }
 
 #[test]
