@@ -120,6 +120,41 @@ type Res { b: bool }
 }
 
 #[test]
+fn operations_may_not_shadow_the_host_senders_own_methods() {
+    // `Host` has `with_host`, `binding` and `raw_call` next to the operation methods.
+    let src = r#"namespace "x"
+role Store {
+  WithHost(): string
+  Binding(): string
+  RawCall(): string
+  Get(): string
+}
+"#;
+    let diags = generate(src, &both()).unwrap_err();
+    assert_eq!(
+        errors(&diags),
+        [
+            ("name-collision", 3, 3),
+            ("name-collision", 4, 3),
+            ("name-collision", 5, 3)
+        ]
+    );
+}
+
+#[test]
+fn host_senders_call_through_an_injectable_host() {
+    let src = r#"namespace "x"
+role Store { Get(key: string): string }
+"#;
+    let code = generate(src, &both()).unwrap();
+    assert!(code.contains("pub struct Host<H = ::nimbus_actor::WapcHost>"), "{code}");
+    assert!(code.contains("impl<H: ::nimbus_actor::HostCall> Host<H>"), "{code}");
+    assert!(code.contains("pub fn with_host(binding: &str, host: H) -> Self"), "{code}");
+    assert!(code.contains("self.raw_call(OP_GET, &payload)?"), "{code}");
+    assert!(!code.contains("::nimbus_actor::host_call("), "{code}");
+}
+
+#[test]
 fn names_follow_the_published_generator() {
     let src = r#"namespace "x"
 role Store { ListItemDelete(key: string, value: string): Result }

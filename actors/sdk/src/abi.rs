@@ -4,7 +4,7 @@
 //! On wasm32 [`platform()`] is [`ffi::Wasm`], the real imports. On other targets it is a stub
 //! that has no host: host calls fail and log lines go to stderr.
 
-use crate::{HandlerResult, HostError, registry};
+use crate::{HostError, registry};
 
 /// The waPC host functions as seen by the guest, with slices in place of pointer/length pairs.
 ///
@@ -84,7 +84,7 @@ pub(crate) fn host_call(
     namespace: &str,
     operation: &str,
     payload: &[u8],
-) -> HandlerResult<Vec<u8>> {
+) -> Result<Vec<u8>, HostError> {
     if abi.host_call(binding, namespace, operation, payload) == 1 {
         let len = abi.host_response_len();
         let len = usize::try_from(len)
@@ -106,9 +106,7 @@ pub(crate) fn host_call(
         if len > 0 {
             abi.host_error(&mut buf);
         }
-        Err(Box::new(HostError::new(
-            String::from_utf8_lossy(&buf).into_owned(),
-        )))
+        Err(HostError::new(String::from_utf8_lossy(&buf).into_owned()))
     }
 }
 
@@ -340,11 +338,11 @@ mod tests {
         (rc, mock.log.into_inner())
     }
 
-    fn upper(p: &[u8]) -> HandlerResult<Vec<u8>> {
+    fn upper(p: &[u8]) -> crate::HandlerResult<Vec<u8>> {
         Ok(p.to_ascii_uppercase())
     }
 
-    fn fails(_: &[u8]) -> HandlerResult<Vec<u8>> {
+    fn fails(_: &[u8]) -> crate::HandlerResult<Vec<u8>> {
         Err("deliberate".into())
     }
 
@@ -423,8 +421,7 @@ mod tests {
                 ..Mock::default()
             };
             let err = host_call(&mock, "default", "X", "Op", b"").unwrap_err();
-            assert_eq!(err.to_string(), "no link for contract X");
-            assert!(err.downcast_ref::<HostError>().is_some());
+            assert_eq!(err.message(), "no link for contract X");
         }
     }
 

@@ -32,11 +32,14 @@
 //! `testing::guest_call` runs registered handlers as the host would.
 
 mod abi;
+mod host;
 mod registry;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
 use std::fmt;
+
+pub use host::{HostCall, WapcHost};
 
 /// The result of an operation handler or a host call. The error's `Display` text is what the
 /// host sees.
@@ -63,14 +66,21 @@ pub fn register_function(op: &str, f: HandlerFn) {
 /// contract id or actor key, `operation` the operation name.
 ///
 /// Returns the host's response, or a [`HostError`] carrying the host's error text when
-/// `__host_call` returns anything other than 1.
+/// `__host_call` returns anything other than 1. Code that should also run against a fake
+/// host in tests takes a [`HostCall`] instead and is given [`WapcHost`] in the actor.
 pub fn host_call(
     binding: &str,
     namespace: &str,
     operation: &str,
     payload: &[u8],
 ) -> HandlerResult<Vec<u8>> {
-    abi::host_call(&abi::platform(), binding, namespace, operation, payload)
+    Ok(abi::host_call(
+        &abi::platform(),
+        binding,
+        namespace,
+        operation,
+        payload,
+    )?)
 }
 
 /// Writes a line to the host's log (`__console_log`).
@@ -85,8 +95,12 @@ pub struct HostError {
 }
 
 impl HostError {
-    fn new(message: String) -> Self {
-        Self { message }
+    /// A failed host call with the host's error text `message` (what a [`HostCall`] test
+    /// double returns for a call the real host would refuse).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The host's error text.
@@ -130,7 +144,7 @@ mod tests {
 
     #[test]
     fn host_error_displays_text_verbatim() {
-        let e = HostError::new("no link for contract X".into());
+        let e = HostError::new("no link for contract X");
         assert_eq!(e.to_string(), "no link for contract X");
         assert_eq!(e.message(), "no link for contract X");
     }

@@ -1455,10 +1455,14 @@ impl<'a> Generator<'a> {
             self.emit(
                 gate,
                 "/// Calls the operations of this contract on the provider linked under one link name\n\
-                 /// (`__host_call(link_name, CONTRACT_ID, operation, msgpack)`).\n\
+                 /// (`__host_call(link_name, CONTRACT_ID, operation, msgpack)`), through a\n\
+                 /// [`HostCall`](::nimbus_actor::HostCall): the actor's real host\n\
+                 /// ([`WapcHost`](::nimbus_actor::WapcHost), what [`host`] and [`default`] give), or\n\
+                 /// a test double passed to [`Host::with_host`] in native tests.\n\
                  #[derive(Debug, Clone, PartialEq, Eq)]\n\
-                 pub struct Host {\n\
+                 pub struct Host<H = ::nimbus_actor::WapcHost> {\n\
                  binding: String,\n\
+                 host: H,\n\
                  }\n",
             );
             self.emit(
@@ -1466,9 +1470,7 @@ impl<'a> Generator<'a> {
                 "impl Default for Host {\n\
                  /// The provider linked under the link name `default`.\n\
                  fn default() -> Self {\n\
-                 Host {\n\
-                 binding: \"default\".to_string(),\n\
-                 }\n\
+                 Host::with_host(\"default\", ::nimbus_actor::WapcHost)\n\
                  }\n\
                  }\n",
             );
@@ -1476,9 +1478,7 @@ impl<'a> Generator<'a> {
                 gate,
                 "/// The provider linked under `binding` (the link name).\n\
                  pub fn host(binding: &str) -> Host {\n\
-                 Host {\n\
-                 binding: binding.to_string(),\n\
-                 }\n\
+                 Host::with_host(binding, ::nimbus_actor::WapcHost)\n\
                  }\n",
             );
             self.emit(
@@ -1492,7 +1492,31 @@ impl<'a> Generator<'a> {
             for op in &called {
                 methods.push_str(&self.host_method(op.op));
             }
-            self.emit(gate, &format!("impl Host {{\n{methods}}}\n"));
+            self.emit(
+                gate,
+                &format!(
+                    "impl<H: ::nimbus_actor::HostCall> Host<H> {{\n\
+                     /// The provider linked under `binding`, called through `host` (a test double,\n\
+                     /// or a host the actor's code is generic over).\n\
+                     pub fn with_host(binding: &str, host: H) -> Self {{\n\
+                     Host {{\n\
+                     binding: binding.to_string(),\n\
+                     host,\n\
+                     }}\n\
+                     }}\n\n\
+                     /// The link name this sender calls.\n\
+                     pub fn binding(&self) -> &str {{\n\
+                     &self.binding\n\
+                     }}\n\n\
+                     /// One host call of `operation` on this link with an encoded `payload`, the\n\
+                     /// host's error as it is: for helpers that inspect the host's error text or\n\
+                     /// send operations newer than this code.\n\
+                     pub fn raw_call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, ::nimbus_actor::HostError> {{\n\
+                     self.host.host_call(&self.binding, CONTRACT_ID, operation, payload)\n\
+                     }}\n\n\
+                     {methods}}}\n"
+                ),
+            );
         }
     }
 
@@ -1621,6 +1645,15 @@ impl<'a> Generator<'a> {
         let Some(method) = ident(&snake_case(wire)) else {
             return String::new();
         };
+        if ["with_host", "binding", "raw_call"].contains(&method.as_str()) {
+            let root = self.root;
+            self.error(
+                root,
+                op.name.span,
+                "name-collision",
+                format!("operation `{wire}` would shadow `Host::{method}`; rename it"),
+            );
+        }
         let op_const = format!("OP_{}", upper_snake_case(wire));
         let (decls, names) = self.params(op);
         let ret = self.ret_ty(op);
@@ -1651,7 +1684,7 @@ impl<'a> Generator<'a> {
         };
         let reply = if op.returns_void() {
             format!(
-                "::nimbus_actor::host_call(&self.binding, CONTRACT_ID, {op_const}, &payload)?;\n\
+                "self.raw_call({op_const}, &payload)?;\n\
                  Ok(())\n"
             )
         } else {
@@ -1660,7 +1693,7 @@ impl<'a> Generator<'a> {
                 None => String::new(),
             };
             format!(
-                "let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, {op_const}, &payload)?;\n\
+                "let reply = self.raw_call({op_const}, &payload)?;\n\
                  let output = {decode}.map_err(|e| format!(\"invalid reply to {{{op_const}}} from {{CONTRACT_ID}}: {{e}}\"))?;\n\
                  Ok(output)\n"
             )

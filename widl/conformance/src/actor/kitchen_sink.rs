@@ -651,26 +651,26 @@ impl Handlers {
 }
 
 /// Calls the operations of this contract on the provider linked under one link name
-/// (`__host_call(link_name, CONTRACT_ID, operation, msgpack)`).
+/// (`__host_call(link_name, CONTRACT_ID, operation, msgpack)`), through a
+/// [`HostCall`](::nimbus_actor::HostCall): the actor's real host
+/// ([`WapcHost`](::nimbus_actor::WapcHost), what [`host`] and [`default`] give), or
+/// a test double passed to [`Host::with_host`] in native tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Host {
+pub struct Host<H = ::nimbus_actor::WapcHost> {
     binding: String,
+    host: H,
 }
 
 impl Default for Host {
     /// The provider linked under the link name `default`.
     fn default() -> Self {
-        Host {
-            binding: "default".to_string(),
-        }
+        Host::with_host("default", ::nimbus_actor::WapcHost)
     }
 }
 
 /// The provider linked under `binding` (the link name).
 pub fn host(binding: &str) -> Host {
-    Host {
-        binding: binding.to_string(),
-    }
+    Host::with_host(binding, ::nimbus_actor::WapcHost)
 }
 
 /// The provider linked under the link name `default`.
@@ -678,11 +678,37 @@ pub fn default() -> Host {
     Host::default()
 }
 
-impl Host {
+impl<H: ::nimbus_actor::HostCall> Host<H> {
+    /// The provider linked under `binding`, called through `host` (a test double,
+    /// or a host the actor's code is generic over).
+    pub fn with_host(binding: &str, host: H) -> Self {
+        Host {
+            binding: binding.to_string(),
+            host,
+        }
+    }
+
+    /// The link name this sender calls.
+    pub fn binding(&self) -> &str {
+        &self.binding
+    }
+
+    /// One host call of `operation` on this link with an encoded `payload`, the
+    /// host's error as it is: for helpers that inspect the host's error text or
+    /// send operations newer than this code.
+    pub fn raw_call(
+        &self,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ::nimbus_actor::HostError> {
+        self.host
+            .host_call(&self.binding, CONTRACT_ID, operation, payload)
+    }
+
     /// Answer a ping
     pub fn ping(&self) -> ::nimbus_actor::HandlerResult<String> {
         let payload: Vec<u8> = Vec::new();
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_PING, &payload)?;
+        let reply = self.raw_call(OP_PING, &payload)?;
         let output = deserialize::<String>(&reply)
             .map_err(|e| format!("invalid reply to {OP_PING} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -691,7 +717,7 @@ impl Host {
     /// Echo a message back
     pub fn echo(&self, msg: String) -> ::nimbus_actor::HandlerResult<String> {
         let payload = serialize(&msg)?;
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_ECHO, &payload)?;
+        let reply = self.raw_call(OP_ECHO, &payload)?;
         let output = deserialize::<String>(&reply)
             .map_err(|e| format!("invalid reply to {OP_ECHO} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -704,7 +730,7 @@ impl Host {
         fields: Vec<String>,
     ) -> ::nimbus_actor::HandlerResult<Option<Item>> {
         let payload = serialize(&LookupArgs { id, fields })?;
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_LOOKUP, &payload)?;
+        let reply = self.raw_call(OP_LOOKUP, &payload)?;
         let output = deserialize::<Option<Item>>(&reply)
             .map_err(|e| format!("invalid reply to {OP_LOOKUP} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -713,7 +739,7 @@ impl Host {
     /// Calls operation `Put`.
     pub fn put(&self, item: Item) -> ::nimbus_actor::HandlerResult<Id> {
         let payload = serialize(&item)?;
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_PUT, &payload)?;
+        let reply = self.raw_call(OP_PUT, &payload)?;
         let output = deserialize::<Id>(&reply)
             .map_err(|e| format!("invalid reply to {OP_PUT} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -722,7 +748,7 @@ impl Host {
     /// Calls operation `Stats`.
     pub fn stats(&self) -> ::nimbus_actor::HandlerResult<::std::collections::HashMap<String, f64>> {
         let payload: Vec<u8> = Vec::new();
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_STATS, &payload)?;
+        let reply = self.raw_call(OP_STATS, &payload)?;
         let output = deserialize::<::std::collections::HashMap<String, f64>>(&reply)
             .map_err(|e| format!("invalid reply to {OP_STATS} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -731,14 +757,14 @@ impl Host {
     /// Calls operation `Remove`.
     pub fn remove(&self, id: Id) -> ::nimbus_actor::HandlerResult<()> {
         let payload = serialize(&RemoveArgs { id })?;
-        ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_REMOVE, &payload)?;
+        self.raw_call(OP_REMOVE, &payload)?;
         Ok(())
     }
 
     /// Calls operation `Paint`.
     pub fn paint(&self, color: Color) -> ::nimbus_actor::HandlerResult<Color> {
         let payload = serialize(&color)?;
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_PAINT, &payload)?;
+        let reply = self.raw_call(OP_PAINT, &payload)?;
         let output = deserialize::<Color>(&reply)
             .map_err(|e| format!("invalid reply to {OP_PAINT} from {CONTRACT_ID}: {e}"))?;
         Ok(output)
@@ -747,7 +773,7 @@ impl Host {
     /// Calls operation `Find`.
     pub fn find(&self, shape: Shape, limit: u32) -> ::nimbus_actor::HandlerResult<Vec<Shape>> {
         let payload = serialize(&FindArgs { shape, limit })?;
-        let reply = ::nimbus_actor::host_call(&self.binding, CONTRACT_ID, OP_FIND, &payload)?;
+        let reply = self.raw_call(OP_FIND, &payload)?;
         let output = deserialize::<Vec<Shape>>(&reply)
             .map_err(|e| format!("invalid reply to {OP_FIND} from {CONTRACT_ID}: {e}"))?;
         Ok(output)

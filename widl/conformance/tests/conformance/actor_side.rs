@@ -175,3 +175,62 @@ fn malformed_replies_and_host_errors_are_errors_not_traps() {
     );
     clear_host();
 }
+
+/// A host call as [`InjectedHost`] saw it: binding, namespace, operation, payload.
+type SeenCall = (String, String, String, Vec<u8>);
+
+/// A host double passed to the generated senders, not installed thread-globally: it
+/// records what it was sent and answers `Get` with the published bytes.
+#[derive(Default)]
+struct InjectedHost {
+    calls: std::cell::RefCell<Vec<SeenCall>>,
+}
+
+impl nimbus_actor::HostCall for InjectedHost {
+    fn host_call(
+        &self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, nimbus_actor::HostError> {
+        self.calls.borrow_mut().push((
+            binding.into(),
+            namespace.into(),
+            operation.into(),
+            payload.to_vec(),
+        ));
+        match operation {
+            "Get" => Ok(bytes("get_response_found")),
+            other => Err(nimbus_actor::HostError::new(format!(
+                "no handler for {other}"
+            ))),
+        }
+    }
+}
+
+#[test]
+fn injected_hosts_get_the_published_bytes_without_the_global_host() {
+    clear_host();
+    let fake = InjectedHost::default();
+    let host = kv::Host::with_host("cache", &fake);
+    assert_eq!(host.binding(), "cache");
+    let a: kv::GetArgs = value("get_args");
+    assert_eq!(host.get(a.key).unwrap(), value("get_response_found"));
+    let err = host.del("k".into()).unwrap_err();
+    assert_eq!(err.to_string(), "no handler for Del");
+    let raw = host.raw_call("Get", &bytes("get_args")).unwrap();
+    assert_eq!(raw, bytes("get_response_found"));
+    let calls = fake.calls.borrow();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        (
+            calls[0].0.as_str(),
+            calls[0].1.as_str(),
+            calls[0].2.as_str()
+        ),
+        ("cache", kv::CONTRACT_ID, "Get")
+    );
+    assert_eq!(calls[0].3, bytes("get_args"));
+    assert_eq!(calls[1].2, "Del");
+}

@@ -260,31 +260,30 @@ pub fn del_many_via<E: fmt::Display>(
 }
 
 #[cfg(feature = "actor")]
-impl crate::Host {
+impl<H: ::nimbus_actor::HostCall> crate::Host<H> {
     /// [`get_many_via`] over this link: `GetMany`, or one `Get` per key with a 0.x provider.
     pub fn get_many_or_each(
         &self,
         keys: &[String],
     ) -> ::nimbus_actor::HandlerResult<Vec<GetResponse>> {
-        get_many_via(keys, |op, payload| self.raw_call(op, payload)).map_err(Into::into)
+        get_many_via(keys, |op, payload| self.raw_text_call(op, payload)).map_err(Into::into)
     }
 
     /// [`set_many_via`] over this link: `SetMany`, or one `Set` per item with a 0.x
     /// provider; how many items were written.
     pub fn set_many_or_each(&self, items: &[SetManyItem]) -> ::nimbus_actor::HandlerResult<u32> {
-        set_many_via(items, |op, payload| self.raw_call(op, payload)).map_err(Into::into)
+        set_many_via(items, |op, payload| self.raw_text_call(op, payload)).map_err(Into::into)
     }
 
     /// [`del_many_via`] over this link: `DelMany`, or one `Del` per key with a 0.x provider
     /// (then the count is `None`).
     pub fn del_many_or_each(&self, keys: &[String]) -> ::nimbus_actor::HandlerResult<Option<u32>> {
-        del_many_via(keys, |op, payload| self.raw_call(op, payload)).map_err(Into::into)
+        del_many_via(keys, |op, payload| self.raw_text_call(op, payload)).map_err(Into::into)
     }
 
     /// One raw host call on this link, its error as text (what the helpers inspect).
-    fn raw_call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
-        ::nimbus_actor::host_call(&self.binding, crate::CONTRACT_ID, operation, payload)
-            .map_err(|e| e.to_string())
+    fn raw_text_call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        self.raw_call(operation, payload).map_err(|e| e.to_string())
     }
 }
 
