@@ -35,8 +35,20 @@ pub struct BuildArgs {
     debug: bool,
 }
 
+/// How to build an actor: what `wash build`'s flags say, and what `wash dev` asks for.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ActorBuild {
+    /// The keys directory (`--keys-dir`); else the project file's, else `$WASH_KEYS`.
+    pub keys_dir: Option<PathBuf>,
+    /// Build only, leave the module unsigned.
+    pub no_sign: bool,
+    /// Cargo's dev profile instead of `--release`.
+    pub debug: bool,
+}
+
+/// What a build produced.
 #[derive(Serialize)]
-struct BuildOutput {
+pub(crate) struct BuildOutput {
     kind: &'static str,
     name: String,
     project: String,
@@ -45,7 +57,7 @@ struct BuildOutput {
     /// What cargo produced.
     artifact: String,
     /// The signed module (actors; absent with --no-sign), or the copied provider binary.
-    output: String,
+    pub output: String,
     /// The claims signed into the module (actors, unless --no-sign).
     #[serde(skip_serializing_if = "Option::is_none")]
     signed: Option<SignOutput>,
@@ -53,23 +65,14 @@ struct BuildOutput {
 
 /// Runs `wash build`.
 pub fn run(args: BuildArgs, output: OutputFormat) -> anyhow::Result<()> {
-    let (dir, file) = match &args.project {
-        Some(dir) => {
-            if !dir.join(PROJECT_FILE).is_file() {
-                bail!(
-                    "{} has no {PROJECT_FILE}: it is not a nimbus project (create one with `wash new actor NAME`)",
-                    dir.display()
-                );
-            }
-            (dir.clone(), project::load(dir)?)
-        }
-        None => {
-            let cwd = std::env::current_dir().context("failed to read the current directory")?;
-            project::find(&cwd)?
-        }
-    };
+    let (dir, file) = project::locate(args.project.as_deref())?;
     let out = if file.actor.is_some() {
-        build_actor(&args, &dir, &file)?
+        let options = ActorBuild {
+            keys_dir: args.keys_dir.clone(),
+            no_sign: args.no_sign,
+            debug: args.debug,
+        };
+        build_actor(&options, &dir, &file)?
     } else {
         build_provider(&args, &dir, &file)?
     };
@@ -93,7 +96,13 @@ fn build_text(out: &BuildOutput) -> String {
     }
 }
 
-fn build_actor(args: &BuildArgs, dir: &Path, file: &ProjectFile) -> anyhow::Result<BuildOutput> {
+/// Builds the actor of the project in `dir` for its wasm target and (unless `no_sign`)
+/// signs it with the project file's claims and keys; cargo's messages go to stderr.
+pub(crate) fn build_actor(
+    args: &ActorBuild,
+    dir: &Path,
+    file: &ProjectFile,
+) -> anyhow::Result<BuildOutput> {
     let Some(actor) = &file.actor else {
         bail!("not an actor project");
     };

@@ -7,6 +7,7 @@ mod build;
 mod call;
 mod claims;
 mod ctl;
+mod dev;
 // `gen` is a reserved word in edition 2024.
 #[path = "gen.rs"]
 mod generate;
@@ -63,6 +64,9 @@ enum Command {
     New(new::NewCommand),
     /// Build (and sign) the project of the nearest nimbus.toml.
     Build(build::BuildArgs),
+    /// Run the actor project of the nearest nimbus.toml with its providers, rebuild on
+    /// every change and swap the new build in while it serves.
+    Dev(dev::DevArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Lattice(cmd) => lattice::run(cmd, cli.output),
         Command::New(cmd) => new::run(cmd, cli.output),
         Command::Build(args) => build::run(args, cli.output),
+        Command::Dev(args) => dev::run(args, cli.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::output::OutputFormat;
-use crate::project::PROJECT_FILE;
+use crate::project::{DevProvider, PROJECT_FILE};
 
 /// The checkout wash was built from: the default `--sdk-path`.
 const BUILT_FROM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -243,7 +243,7 @@ fn new_provider(args: NewProviderArgs) -> anyhow::Result<NewOutput> {
 
 /// The `nimbus.toml` of a new actor.
 pub(crate) fn actor_project_file(name: &str, lib: &str, caps: &[&str]) -> String {
-    let caps = caps
+    let quoted = caps
         .iter()
         .map(|c| format!("\"{c}\""))
         .collect::<Vec<_>>()
@@ -251,10 +251,52 @@ pub(crate) fn actor_project_file(name: &str, lib: &str, caps: &[&str]) -> String
     Vars {
         name,
         lib,
-        capabilities: &caps,
+        capabilities: &quoted,
+        dev_providers: &dev_providers(caps),
         ..Vars::default()
     }
     .apply(ACTOR_PROJECT_FILE)
+}
+
+/// The `[[dev.providers]]` entries of a new actor: the defaults `wash dev` derives from its
+/// capabilities, written out so the project shows (and may change) what runs.
+fn dev_providers(caps: &[&str]) -> String {
+    let (providers, missing) = DevProvider::defaults_for(caps);
+    let mut text = String::new();
+    for p in &providers {
+        let Some(builtin) = p.builtin else { continue };
+        let what = match builtin {
+            nimbus_app::Builtin::Httpserver => {
+                "the HTTP server built into wash; its `port` is [dev] port"
+            }
+            nimbus_app::Builtin::Keyvalue => {
+                "the key-value store built into wash;\n# `backend` may be memory, file (with `path`), redis (with `url`) or nats"
+            }
+        };
+        let _ = write!(text, "\n# {}: {what}", builtin.contract_id());
+        let _ = write!(
+            text,
+            "\n[[dev.providers]]\nbuiltin = \"{}\"",
+            builtin.name()
+        );
+        if !p.values.is_empty() {
+            let values = p
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = write!(text, "\nvalues = {{ {values} }}");
+        }
+        text.push('\n');
+    }
+    for cap in missing {
+        let _ = write!(
+            text,
+            "\n# {cap} has no built-in provider: name one, e.g.\n# [[dev.providers]]\n# path = \"../my-provider/build/my-provider\"\n# contract_id = \"{cap}\"\n"
+        );
+    }
+    text
 }
 
 /// The placeholders of the templates.
@@ -268,6 +310,7 @@ struct Vars<'a> {
     contract: &'a str,
     type_name: &'a str,
     capabilities: &'a str,
+    dev_providers: &'a str,
 }
 
 impl Vars<'_> {
@@ -281,6 +324,7 @@ impl Vars<'_> {
             ("{{contract}}", self.contract),
             ("{{type}}", self.type_name),
             ("{{capabilities}}", self.capabilities),
+            ("{{dev_providers}}", self.dev_providers),
         ]
         .iter()
         .fold(template.to_string(), |text, (key, value)| {
@@ -506,6 +550,7 @@ mod tests {
             contract: "a:b",
             type_name: "T",
             capabilities: "c",
+            dev_providers: "",
         };
         for template in [
             ACTOR_CARGO_TOML,
@@ -520,6 +565,7 @@ mod tests {
             let text = vars.apply(template);
             assert!(!text.contains("{{n"), "{text}");
             assert!(!text.contains("{{c"), "{text}");
+            assert!(!text.contains("{{d"), "{text}");
         }
         crate::project::ProjectFile::parse(&vars.apply(PROVIDER_PROJECT_FILE))?;
         Ok(())

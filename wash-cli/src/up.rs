@@ -212,7 +212,7 @@ pub fn run(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
 }
 
 /// How long `wash up` waits for the host to stop before exiting anyway.
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     let manifest = match &args.manifest {
@@ -638,7 +638,7 @@ fn provider_binary(builtin: Builtin) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn factory(builtin: Builtin) -> ProviderFactory {
+pub(crate) fn factory(builtin: Builtin) -> ProviderFactory {
     match builtin {
         Builtin::Httpserver => {
             Arc::new(|| Arc::new(HttpServerProvider::new()) as Arc<dyn Provider>)
@@ -648,7 +648,7 @@ fn factory(builtin: Builtin) -> ProviderFactory {
 }
 
 /// The URL an HTTP server link listens on, from its values (as the provider reads them).
-fn http_url(values: &BTreeMap<String, String>) -> String {
+pub(crate) fn http_url(values: &BTreeMap<String, String>) -> String {
     let map = values.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     match nimbus_provider_httpserver::ServerSettings::from_link_values(&map) {
         Ok(settings) => {
@@ -715,7 +715,8 @@ fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
     text
 }
 
-async fn wait_for_shutdown() {
+/// Returns on Ctrl-C (SIGINT) or SIGTERM.
+pub(crate) async fn wait_for_shutdown() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -794,6 +795,32 @@ pub(crate) fn nats_store_dir(flag: Option<PathBuf>, lattice: &str) -> anyhow::Re
 fn nats_config(
     url: &str,
     args: &UpArgs,
+    lattice_dir: Option<&LatticeDir>,
+    own_server: bool,
+) -> NatsConfig {
+    let files = NatsFiles {
+        creds: args.creds.clone(),
+        provider_creds: args.provider_creds.clone(),
+        tls_ca: args.tls_ca.clone(),
+    };
+    host_nats_config(url, &files, lattice_dir, own_server)
+}
+
+/// The NATS files a host command was given (`--creds`, `--provider-creds`, `--tls-ca`).
+pub(crate) struct NatsFiles {
+    /// The host's credentials.
+    pub creds: Option<PathBuf>,
+    /// What provider processes get.
+    pub provider_creds: Option<PathBuf>,
+    /// The CA of the server's certificate.
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// [`nats_config`] for any command that runs a host (`wash up`, `wash dev`): the given
+/// files, else the lattice's.
+pub(crate) fn host_nats_config(
+    url: &str,
+    args: &NatsFiles,
     lattice_dir: Option<&LatticeDir>,
     own_server: bool,
 ) -> NatsConfig {

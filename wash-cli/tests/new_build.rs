@@ -16,23 +16,7 @@ use std::process::{Child, Command, Output};
 
 use nimbus_tests::servers::free_port;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `wash` in `dir`, with its keys in `dir/keys` and the given cargo target dir.
-fn wash(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wash"));
-    cmd.current_dir(dir)
-        .env("WASH_KEYS", dir.join("keys"))
-        .env("CARGO_TARGET_DIR", repo_root().join("actors/target"))
-        .env_remove("WASH_CLUSTER_SEED")
-        .env_remove("WASH_CLUSTER_ISSUERS");
-    cmd
-}
+use common::{project_wash as wash, repo_root};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("failed to run wash")
@@ -156,6 +140,16 @@ fn new_writes_the_project_and_a_missing_target_names_the_rustup_command() {
         project_file.contains(r#"capabilities = ["wasmcloud:httpserver", "wasmcloud:keyvalue"]"#),
         "{project_file}"
     );
+    // The providers `wash dev` runs, derived from the capabilities.
+    for line in [
+        "[dev]",
+        "port = 8080",
+        "builtin = \"httpserver\"",
+        "builtin = \"keyvalue\"",
+        "values = { backend = \"memory\" }",
+    ] {
+        assert!(project_file.contains(line), "{line} not in\n{project_file}");
+    }
     assert!(project.join("src/lib.rs").is_file());
 
     // A target whose standard library is not installed: the error is the fix, and cargo

@@ -1,11 +1,13 @@
 //! Pieces the `wash` process tests share: a `wash up` child that has printed its "ready"
-//! line, the host id in that text, and a plain HTTP GET against what it serves.
+//! line, the host id in that text, a plain HTTP GET against what it serves, and `wash` run
+//! in a generated project (`wash new`, `wash build`, `wash dev`).
 
 // Each test binary includes this module and uses a part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -49,19 +51,49 @@ pub fn host_id(ready_text: &str) -> String {
 
 /// `GET path` on 127.0.0.1:`port` with `Connection: close`; the status and the body.
 pub fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    try_get(port, path).unwrap()
+}
+
+/// [`get`], with a failure (refused, reset, no status line) as an error.
+pub fn try_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    )?;
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    let status = reply.split(' ').nth(1).unwrap().parse().unwrap();
+    stream.read_to_string(&mut reply)?;
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status line in {reply:?}")))?;
     let body = reply
         .split("\r\n\r\n")
         .nth(1)
         .unwrap_or_default()
         .to_string();
-    (status, body)
+    Ok((status, body))
+}
+
+/// The repository checkout these tests run in.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `wash` in `dir`, with its keys in `dir/keys`, building in the actors' target dir (where
+/// the SDK is compiled already), and no lattice settings from the environment.
+pub fn project_wash(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wash"));
+    cmd.current_dir(dir)
+        .env("WASH_KEYS", dir.join("keys"))
+        .env("CARGO_TARGET_DIR", repo_root().join("actors/target"))
+        .env_remove("WASH_NATS_URL")
+        .env_remove("WASH_CLUSTER_SEED")
+        .env_remove("WASH_CLUSTER_ISSUERS");
+    cmd
 }
