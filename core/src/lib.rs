@@ -12,6 +12,7 @@ pub mod events;
 pub mod keys;
 pub mod link;
 pub mod replay;
+pub mod stats;
 pub mod subjects;
 pub mod wasm;
 pub mod wire;

@@ -98,6 +98,11 @@ pub enum CtlSubject {
         /// The host asked.
         host_id: String,
     },
+    /// `get.{host_id}.stats`: our extension (see [`crate::stats`]).
+    GetStats {
+        /// The host asked.
+        host_id: String,
+    },
     /// `linkdefs.put`.
     LinkdefsPut,
     /// `linkdefs.del`.
@@ -246,6 +251,12 @@ impl Subjects {
         format!("{}.get.{host_id}.inv", self.ctl_root())
     }
 
+    /// `{ctl}.get.{host_id}.stats`: one host's statistics ([`crate::stats::HostStats`]).
+    /// Not in the 0.x protocol: our extension, which 0.x hosts do not answer.
+    pub fn ctl_get_stats(&self, host_id: &str) -> String {
+        format!("{}.get.{host_id}.stats", self.ctl_root())
+    }
+
     /// `{ctl}.linkdefs.put` (queue [`Subjects::ctl_queue`]).
     pub fn ctl_linkdefs_put(&self) -> String {
         format!("{}.linkdefs.put", self.ctl_root())
@@ -296,6 +307,9 @@ impl Subjects {
             ["get", host, "inv"] if !host.is_empty() => CtlSubject::GetInventory {
                 host_id: (*host).to_string(),
             },
+            ["get", host, "stats"] if !host.is_empty() => CtlSubject::GetStats {
+                host_id: (*host).to_string(),
+            },
             ["linkdefs", "put"] => CtlSubject::LinkdefsPut,
             ["linkdefs", "del"] => CtlSubject::LinkdefsDel,
             ["auction", "actor"] => CtlSubject::AuctionActor,
@@ -317,6 +331,7 @@ impl Subjects {
             CtlSubject::GetClaims => self.ctl_get_claims(),
             CtlSubject::GetLinks => self.ctl_get_links(),
             CtlSubject::GetInventory { host_id } => self.ctl_get_inventory(host_id),
+            CtlSubject::GetStats { host_id } => self.ctl_get_stats(host_id),
             CtlSubject::LinkdefsPut => self.ctl_linkdefs_put(),
             CtlSubject::LinkdefsDel => self.ctl_linkdefs_del(),
             CtlSubject::AuctionActor => self.ctl_auction_actor(),

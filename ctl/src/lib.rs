@@ -33,6 +33,7 @@ use nimbus_core::ctl::{
 };
 use nimbus_core::keys::{KeyKind, KeyPair, PUBLIC_KEY_LEN};
 use nimbus_core::link::LinkDefinition;
+use nimbus_core::stats::HostStats;
 use nimbus_core::subjects::{CtlCommand, Subjects};
 use nimbus_core::wire::WasmCloudEntity;
 use nimbus_rpc::{ErrorKind, RpcClient};
@@ -133,6 +134,46 @@ impl CtlClient {
         let what = format!("the inventory of host {host_id}");
         self.request_json(&subject, Vec::new(), &what, || self.host_not_found(host_id))
             .await
+    }
+
+    /// One host's statistics: cumulative calls, errors and latency buckets per actor and
+    /// operation, provider restarts and actor instances (`{ctl}.get.{host_id}.stats`, our
+    /// extension of the 0.x protocol; see [`nimbus_core::stats`]). A host that does not
+    /// answer the subject (a 0.x host, or one that is gone) is [`CtlError::NotFound`]; a
+    /// reply that is not statistics is [`CtlError::BadReply`].
+    pub async fn get_stats(&self, host_id: &str) -> Result<HostStats, CtlError> {
+        check_token("host id", host_id)?;
+        let subject = self.subjects.ctl_get_stats(host_id);
+        let what = format!("the statistics of host {host_id}");
+        let reply = self
+            .request(&subject, Vec::new(), &what, || CtlError::NotFound {
+                what: format!("statistics of host {host_id}"),
+                lattice: self.lattice().to_string(),
+                hint: "the host does not answer `get.{id}.stats` (a host of another version, or it stopped); list the hosts with `wash ctl get hosts`".to_string(),
+            })
+            .await?;
+        let bad = |detail: String| CtlError::BadReply {
+            what: what.clone(),
+            subject: subject.clone(),
+            detail,
+        };
+        let value: serde_json::Value = serde_json::from_slice(&reply.payload)
+            .map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        if value.get("accepted").is_some() {
+            let ack: CtlOperationAck = serde_json::from_value(value)
+                .map_err(|e| bad(format!("invalid acknowledgement: {e}")))?;
+            accepted(ack, &format!("host {host_id}"), "get stats")?;
+            return Err(bad("an acknowledgement instead of statistics".to_string()));
+        }
+        let stats: HostStats =
+            serde_json::from_value(value).map_err(|e| bad(format!("not statistics: {e}")))?;
+        if stats.host_id != host_id {
+            return Err(bad(format!(
+                "the statistics are of host {}, not of the host asked",
+                stats.host_id
+            )));
+        }
+        Ok(stats)
     }
 
     /// The inventories of every host that answers a ping (hosts that vanish between the

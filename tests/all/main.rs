@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod compat_0x;
+mod dashboard;
 mod differential;
 mod faults;
 mod http_limits;

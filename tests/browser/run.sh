@@ -3,7 +3,9 @@
 # summary line, `browser: N passed, M failed`. Needs target/debug/wash
 # (`cargo build -p wash-cli`), the actors (`bash scripts/build-actors.sh`) and
 # /usr/bin/chromium (`scripts/setup.sh test` installs it and runs `npm ci` here).
-# The screenshot lands in tests/artifacts/petclinic.png.
+# Spec files: petclinic.spec.mjs (the petclinic web app) and dashboard.spec.mjs (the
+# lattice dashboard of `wash up --dashboard`). The screenshots land in
+# tests/artifacts/petclinic.png and tests/artifacts/dashboard.png.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
@@ -19,7 +21,7 @@ status=0
 node --test --test-timeout=120000 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$tap" \
-    petclinic.spec.mjs || status=$?
+    petclinic.spec.mjs dashboard.spec.mjs || status=$?
 
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -n 1)
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -n 1)

@@ -17,6 +17,7 @@ mod lattice_auth;
 mod new;
 mod output;
 mod project;
+mod ui;
 mod up;
 
 use std::process::ExitCode;
@@ -64,6 +65,9 @@ enum Command {
     New(new::NewCommand),
     /// Build (and sign) the project of the nearest nimbus.toml.
     Build(build::BuildArgs),
+    /// Serve the lattice dashboard (hosts, actors, call rates and latencies, providers,
+    /// links, events; live) for any lattice, at http://127.0.0.1:4000/ by default.
+    Ui(ui::UiArgs),
     /// Run the actor project of the nearest nimbus.toml with its providers, rebuild on
     /// every change and swap the new build in while it serves.
     Dev(dev::DevArgs),
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Lattice(cmd) => lattice::run(cmd, cli.output),
         Command::New(cmd) => new::run(cmd, cli.output),
         Command::Build(args) => build::run(args, cli.output),
+        Command::Ui(args) => ui::run(args, cli.output),
         Command::Dev(args) => dev::run(args, cli.output),
     };
     match result {

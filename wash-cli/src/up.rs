@@ -134,6 +134,17 @@ pub struct UpArgs {
     /// picks a free one). Off by default: without it the host keeps no metrics.
     #[arg(long, env = "WASH_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the dashboard (a live web page of the host, or of the whole lattice in
+    /// lattice mode) at ADDR (default 127.0.0.1:4000; port 0 picks a free one). Turns on
+    /// the host's call metrics. Give it after the manifest: `wash up app.yaml --dashboard`.
+    #[arg(
+        long,
+        env = "WASH_DASHBOARD",
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = nimbus_dashboard::DEFAULT_ADDR
+    )]
+    pub dashboard: Option<std::net::SocketAddr>,
 }
 
 fn parse_secs(text: &str) -> Result<f64, String> {
@@ -172,6 +183,9 @@ struct UpReport {
     /// Where the host serves Prometheus metrics (absent: metrics off).
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_url: Option<String>,
+    /// Where the dashboard is served (absent: no `--dashboard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -263,7 +277,14 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         .as_ref()
         .map(|url| nats_config(url, &args, lattice_dir.as_ref(), nats_server.is_some()));
 
-    let mut builder = Host::builder().lattice(args.lattice.clone());
+    // Bound first: a dashboard port in use is reported before anything starts.
+    let dashboard_listener = match args.dashboard {
+        Some(addr) => Some(crate::ui::bind(addr, "--dashboard").await?),
+        None => None,
+    };
+    let mut builder = Host::builder()
+        .lattice(args.lattice.clone())
+        .collect_metrics(args.dashboard.is_some());
     if let Some(addr) = args.metrics_addr {
         builder = builder.metrics_addr(addr);
     }
@@ -379,7 +400,8 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
             });
         }
     }
-    let host = builder.build().await.context("failed to start the host")?;
+    let host = Arc::new(builder.build().await.context("failed to start the host")?);
+    let dashboard = dashboard_listener.map(|listener| crate::ui::serve_for_host(listener, &host));
 
     let mut report = UpReport {
         host_id: host.id().to_string(),
@@ -404,6 +426,7 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         metrics_url: host
             .metrics_addr()
             .map(|addr| format!("http://{addr}/metrics")),
+        dashboard_url: dashboard.as_ref().map(nimbus_dashboard::Dashboard::url),
     };
 
     let deployed = match &manifest {
@@ -449,6 +472,7 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
             eprintln!("second interrupt: exiting without waiting for the host");
         }
     }
+    drop(dashboard);
     drop(nats_server);
     Ok(())
 }
@@ -710,6 +734,9 @@ fn report_text(report: &UpReport, nats_url: Option<&str>) -> String {
     }
     if let Some(url) = &report.metrics_url {
         text.push_str(&format!("\nmetrics at {url}"));
+    }
+    if let Some(url) = &report.dashboard_url {
+        text.push_str(&format!("\ndashboard at {url}"));
     }
     text.push_str("\nready; press Ctrl-C to stop");
     text

@@ -156,6 +156,10 @@ pub struct HostConfig {
     /// Serve Prometheus metrics at `http://ADDR/metrics` (port 0: any free port, see
     /// `Host::metrics_addr`). `None` (the default) keeps no metrics at all.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Keep the same call metrics without serving `/metrics` (for the dashboard, which
+    /// reads them through [`crate::Host::stats`] and the `get.{id}.stats` control query).
+    /// Implied by `metrics_addr`. Off by default.
+    pub collect_metrics: bool,
 }
 
 impl Default for HostConfig {
@@ -175,6 +179,7 @@ impl Default for HostConfig {
             allow_unsigned: false,
             allowed_issuers: Vec::new(),
             metrics_addr: None,
+            collect_metrics: false,
         }
     }
 }

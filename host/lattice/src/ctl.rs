@@ -66,6 +66,11 @@ pub(crate) async fn start(host: &Arc<HostInner>) -> Result<(), HostError> {
             .subscribe(s.ctl_get_inventory(&host.id))
             .await
             .map_err(nats_err)?,
+        // Our extension (nimbus_core::stats): this host's statistics for the dashboard.
+        client
+            .subscribe(s.ctl_get_stats(&host.id))
+            .await
+            .map_err(nats_err)?,
         client
             .subscribe(s.ctl_commands_wildcard(&host.id))
             .await
@@ -153,6 +158,12 @@ async fn dispatch(host: &Arc<HostInner>, subject: CtlSubject, body: &[u8]) -> Op
             links: host.cache.links(),
         }),
         CtlSubject::GetInventory { .. } => json(&host.inventory()),
+        CtlSubject::GetStats { .. } => {
+            match parse::<nimbus_core::stats::GetStatsRequest>("get.stats", body) {
+                Ok(_) => json(&host.stats()),
+                Err(reply) => reply,
+            }
+        }
         CtlSubject::LinkdefsPut => match parse::<LinkDefinition>("linkdefs.put", body) {
             Ok(link) => match host.put_link(link).await {
                 Ok(()) => ack_ok(),

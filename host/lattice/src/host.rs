@@ -133,6 +133,13 @@ impl HostBuilder {
         self
     }
 
+    /// Keeps call metrics (as [`Self::metrics_addr`] does) without serving `/metrics`:
+    /// what [`Host::stats`] and the lattice dashboard read. Off by default.
+    pub fn collect_metrics(mut self, on: bool) -> Self {
+        self.config.collect_metrics = on;
+        self
+    }
+
     /// Shares an existing wasm engine (several hosts in one process).
     pub fn runtime(mut self, runtime: Runtime) -> Self {
         self.runtime = Some(runtime);
@@ -275,9 +282,8 @@ impl HostBuilder {
         let metrics_addr = metrics_listener
             .as_ref()
             .and_then(|listener| listener.local_addr().ok());
-        let metrics = metrics_listener
-            .as_ref()
-            .map(|_| Arc::new(crate::metrics::Metrics::new(&id, registry.clone())));
+        let metrics = (metrics_listener.is_some() || config.collect_metrics)
+            .then(|| Arc::new(crate::metrics::Metrics::new(&id, registry.clone())));
         let router = Arc::new(Router::new(
             RouterConfig {
                 host_id: id.clone(),
@@ -662,6 +668,11 @@ impl Host {
         self.inner.inventory()
     }
 
+    /// How long the host has been running (what it reports in `ping.hosts`).
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
     /// Where this host serves `/metrics` (`None`: metrics are off).
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.inner.metrics_addr
@@ -670,6 +681,14 @@ impl Host {
     /// The host's metrics in the Prometheus text format (`None`: metrics are off).
     pub fn metrics_text(&self) -> Option<String> {
         self.inner.metrics.as_ref().map(|m| m.encode())
+    }
+
+    /// This host's statistics now (what it answers to `get.{id}.stats`): cumulative
+    /// calls, errors and latency buckets per actor and operation and provider restarts
+    /// when metrics are kept (`metrics: false` otherwise), and the instances of every
+    /// running actor either way.
+    pub fn stats(&self) -> nimbus_core::stats::HostStats {
+        self.inner.stats()
     }
 
     /// Stops the host: no new requests, in-flight ones finish, actors and providers

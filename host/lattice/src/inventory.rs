@@ -94,6 +94,33 @@ impl HostInner {
         }
     }
 
+    /// The reply to `get.{id}.stats` (our extension): the metrics' counters when they
+    /// are kept, and the instances of every running actor.
+    pub fn stats(&self) -> nimbus_core::stats::HostStats {
+        let mut stats = match &self.metrics {
+            Some(metrics) => metrics.snapshot(),
+            None => nimbus_core::stats::HostStats::default(),
+        };
+        stats.host_id = self.id.clone();
+        stats.taken_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        stats.actors = self
+            .registry
+            .actors()
+            .into_iter()
+            .map(|a| {
+                let current = a.current();
+                nimbus_core::stats::ActorInstances {
+                    actor: a.id.clone(),
+                    live: current.live_instances() as u64,
+                    in_use: current.busy_instances() as u64,
+                }
+            })
+            .collect();
+        stats
+    }
+
     /// The `host_heartbeat` event data.
     pub fn heartbeat(&self) -> HostHeartbeat {
         let actors: BTreeMap<String, u64> = self

@@ -354,6 +354,8 @@ pub(crate) struct Metrics {
     registry: PromRegistry,
     collected: Arc<Collected>,
     restarts: Family<ProviderLabels, Counter>,
+    /// The same restarts, readable for [`Metrics::snapshot`] (rare: a lock is fine).
+    restart_counts: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -385,6 +387,7 @@ impl Metrics {
             registry,
             collected,
             restarts,
+            restart_counts: Mutex::default(),
         }
     }
 
@@ -444,6 +447,59 @@ impl Metrics {
                 link_name: link_name.to_string(),
             })
             .inc();
+        *self
+            .restart_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((provider_id.to_string(), link_name.to_string()))
+            .or_default() += 1;
+    }
+
+    /// The counters as a [`nimbus_core::stats::HostStats`] (host id, time and instances
+    /// are filled in by the caller): what `get.{id}.stats` answers.
+    pub fn snapshot(&self) -> nimbus_core::stats::HostStats {
+        let operations = self
+            .collected
+            .ops
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|((actor, operation), stats)| {
+                let buckets: Vec<u64> = stats
+                    .buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect();
+                nimbus_core::stats::OperationStats {
+                    actor: actor.clone(),
+                    operation: operation.clone(),
+                    calls: buckets.iter().sum(),
+                    errors: stats.errors(),
+                    sum_ns: stats.sum_nanos.load(Ordering::Relaxed),
+                    buckets,
+                }
+            })
+            .collect();
+        let providers = self
+            .restart_counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(
+                |((provider, link_name), restarts)| nimbus_core::stats::ProviderStats {
+                    provider: provider.clone(),
+                    link_name: link_name.clone(),
+                    restarts: *restarts,
+                },
+            )
+            .collect();
+        nimbus_core::stats::HostStats {
+            metrics: true,
+            bucket_bounds_ns: BOUNDS_NANOS.to_vec(),
+            operations,
+            providers,
+            ..Default::default()
+        }
     }
 
     /// The metrics in the Prometheus text exposition format (version 0.0.4).
