@@ -41,11 +41,14 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
-step "wash new + wash build: the templates build as they are"
+step "wash new + wash build + wash dev: the templates build as they are"
 # These tests compile the projects `wash new` generates (actors in actors/target, where the
 # fixtures step compiled the SDK already; the provider in target/), so they run here on
 # their own, one at a time, never next to other tests.
 cargo test --locked -p wash-cli --test new_build -- --ignored --test-threads=1
+# `wash dev` on a generated project: served, an edit swapped in under load with no failed
+# request, a compile error keeps the old build serving (the benchmark is scripts/bench-dev.sh).
+cargo test --locked -p wash-cli --test dev -- --ignored --test-threads=1 --skip bench_
 
 step "WIDL golden vectors"
 # widl/golden is its own workspace (the published interface crates need rmp 0.8.10): it
