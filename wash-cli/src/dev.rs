@@ -24,11 +24,14 @@
 //!   which wash prints on stderr. The runtime has no `wasmcloud:logging` capability;
 //!   `nimbus_actor::console_log` is the way to log.
 //! - The HTTP server's port is checked before anything is built, so a port in use is
-//!   reported at once, with the `--port` flag to choose another.
+//!   reported at once, with the `--port` flag to choose another; so is `--dashboard`'s.
+//! - `--dashboard` serves the dashboard (`nimbus-dashboard`, as `wash up --dashboard`
+//!   does) for the host of the session, or the lattice it joined.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
@@ -88,6 +91,17 @@ pub struct DevArgs {
     /// Build with cargo's dev profile instead of `--release`.
     #[arg(long)]
     debug: bool,
+    /// Also serve the dashboard (a live page of this host, or of the lattice with
+    /// `--nats-url`) at ADDR (default 127.0.0.1:4000; port 0 picks a free one). Turns on
+    /// the host's call metrics.
+    #[arg(
+        long,
+        env = "WASH_DASHBOARD",
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = nimbus_dashboard::DEFAULT_ADDR
+    )]
+    dashboard: Option<SocketAddr>,
 }
 
 /// What `wash dev` started, for text and JSON output.
@@ -100,6 +114,9 @@ struct DevReport {
     lattice: String,
     providers: Vec<DevLink>,
     urls: Vec<String>,
+    /// Where the dashboard is served (absent: no `--dashboard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_url: Option<String>,
 }
 
 /// A provider `wash dev` started and the link to it.
@@ -310,13 +327,20 @@ async fn dev(
     file: ProjectFile,
     plan: Plan,
 ) -> anyhow::Result<()> {
+    // Bound first: a dashboard port in use is reported before anything is built.
+    let dashboard_listener = match args.dashboard {
+        Some(addr) => Some(crate::ui::bind(addr, "--dashboard").await?),
+        None => None,
+    };
     let keys_dir = keys::keys_dir(args.keys_dir.clone())?;
     let actor_name = file
         .actor
         .as_ref()
         .map(|a| a.name.clone())
         .unwrap_or_default();
-    let mut builder = Host::builder().lattice(args.lattice.clone());
+    let mut builder = Host::builder()
+        .lattice(args.lattice.clone())
+        .collect_metrics(args.dashboard.is_some());
     let lattice_dir = args
         .nats_url
         .as_ref()
@@ -383,25 +407,30 @@ async fn dev(
             },
         ));
     }
-    let host = builder.build().await.context("failed to start the host")?;
+    let host = Arc::new(builder.build().await.context("failed to start the host")?);
+    let dashboard = dashboard_listener.map(|listener| crate::ui::serve_for_host(listener, &host));
     let mut session = Session {
         host,
         links: Vec::new(),
         actor_id: None,
+        dashboard_url: dashboard.as_ref().map(nimbus_dashboard::Dashboard::url),
     };
     let result = session
         .run(&args, output, &dir, file, &actor_name, started)
         .await;
+    drop(dashboard);
     session.shut_down().await;
     result
 }
 
 /// The running host and what `wash dev` put on it.
 struct Session {
-    host: Host,
+    host: Arc<Host>,
     links: Vec<DevLink>,
     /// The actor, once a build started.
     actor_id: Option<String>,
+    /// Where `--dashboard` serves.
+    dashboard_url: Option<String>,
 }
 
 impl Session {
@@ -439,6 +468,7 @@ impl Session {
                 .map(|l| up::http_url(&l.values))
                 .collect(),
             providers: self.links.clone(),
+            dashboard_url: self.dashboard_url.clone(),
         };
         let options = ActorBuild {
             keys_dir: args
@@ -717,6 +747,9 @@ fn report_text(report: &DevReport, nats_url: Option<&str>) -> String {
     }
     for url in &report.urls {
         text.push_str(&format!("\nlistening on {url}"));
+    }
+    if let Some(url) = &report.dashboard_url {
+        text.push_str(&format!("\ndashboard at {url}"));
     }
     text
 }

@@ -65,9 +65,10 @@ struct Dev {
 }
 
 impl Dev {
-    fn start(project: &Path, port: u16) -> Dev {
+    fn start(project: &Path, port: u16, extra: &[&str]) -> Dev {
         let mut child = wash(project)
             .args(["dev", "--port", &port.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -223,7 +224,7 @@ fn dev_serves_the_actor_swaps_edits_in_without_failures_and_keeps_serving_on_a_c
     let lib = project.join("src/lib.rs");
     let original = std::fs::read_to_string(&lib).unwrap();
     let port = free_port();
-    let mut dev = Dev::start(&project, port);
+    let mut dev = Dev::start(&project, port, &["--dashboard", "127.0.0.1:0"]);
     dev.wait_for("ready", 1, BUILD_DEADLINE);
     assert!(
         dev.stdout()
@@ -236,6 +237,33 @@ fn dev_serves_the_actor_swaps_edits_in_without_failures_and_keeps_serving_on_a_c
     let (status, body) = try_get(port, "/first").unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "Hello from hello! You asked for /first\n");
+
+    // `--dashboard`: the dashboard of this host lists the actor.
+    let stdout = dev.stdout();
+    let actor_id = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "actor")
+        .find(|w| w.starts_with('M') && w.len() == 56)
+        .unwrap_or_else(|| panic!("no actor id in:\n{stdout}"))
+        .to_string();
+    let dashboard: u16 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("dashboard at http://127.0.0.1:"))
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no dashboard URL in:\n{stdout}"));
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok((200, body)) = try_get(dashboard, "/api/snapshot")
+            && body.contains(&actor_id)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the dashboard does not list actor {actor_id}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // A source edit under a steady load: the new body is served within the rebuild time
     // and not one request fails across the swap. The edit also logs through the host
@@ -424,7 +452,7 @@ fn bench_edit_to_served() {
     std::fs::write(&lib, &original).unwrap();
 
     let port = free_port();
-    let mut dev = Dev::start(&project, port);
+    let mut dev = Dev::start(&project, port, &[]);
     dev.wait_for("ready", 1, BUILD_DEADLINE);
     let mut served_times = Vec::new();
     for n in 0..RUNS {
