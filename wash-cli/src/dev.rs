@@ -17,8 +17,9 @@
 //!   when it starts, so calls in flight finish on the old code, calls after the swap get
 //!   the new one, and none waits or fails. Rebuilds sign with the project's module key,
 //!   so the actor keeps its public key; a module signed with another key (the project
-//!   file's `[keys] module` changed) is started beside the old actor, linked, and the old
-//!   one stopped after it drained.
+//!   file's `[keys] module` changed) is started beside the old actor, the links move to
+//!   it, and the old one is stopped after it drained. That fallback is not seamless: the
+//!   HTTP server listens per actor, so its port is closed between the two links.
 //! - A build that fails prints cargo's messages and leaves the running actor as it was.
 //! - Actor logs (`__console_log`, WASI stdout/stderr) are the host's `actor` log target,
 //!   which wash prints on stderr. The runtime has no `wasmcloud:logging` capability;
@@ -577,7 +578,7 @@ impl Session {
     async fn deploy(&mut self, module: Vec<u8>, build_ms: u128) -> anyhow::Result<DevEvent> {
         let started = Instant::now();
         let Some(old) = self.actor_id.clone() else {
-            let actor_id = self.start_and_link(module).await?;
+            let actor_id = self.start_and_link(module, None).await?;
             return Ok(DevEvent::Started {
                 actor_id,
                 build_ms,
@@ -591,15 +592,10 @@ impl Session {
                 swap_ms: started.elapsed().as_millis(),
             }),
             Err(HostError::KeyMismatch { .. }) => {
-                // Another module key: start the new actor, link it, then stop the old one
-                // (it finishes what it took first).
-                let actor_id = self.start_and_link(module).await?;
-                for link in &self.links {
-                    let _ = self
-                        .host
-                        .delete_link(&old, &link.contract_id, &link.link_name)
-                        .await;
-                }
+                // Another module key: start the new actor, move the links to it, then stop
+                // the old one (it finishes what it took first). The HTTP server listens
+                // per actor, so its port is closed for the moment between the two links.
+                let actor_id = self.start_and_link(module, Some(&old)).await?;
                 self.host
                     .stop_actor(&old)
                     .await
@@ -614,15 +610,27 @@ impl Session {
         }
     }
 
-    /// Starts `module`, puts its links and waits until its HTTP listeners accept.
-    async fn start_and_link(&mut self, module: Vec<u8>) -> anyhow::Result<String> {
+    /// Starts `module`, moves the links from the actor it `replaces` (if any) to it and
+    /// waits until its HTTP listeners accept.
+    async fn start_and_link(
+        &mut self,
+        module: Vec<u8>,
+        replaces: Option<&str>,
+    ) -> anyhow::Result<String> {
         let mut events = self.host.events();
         let actor_id = self
             .host
             .start_actor(module, 1)
             .await
             .context("failed to start the actor")?;
-        let first = self.actor_id.is_none();
+        if let Some(old) = replaces {
+            for link in &self.links {
+                let _ = self
+                    .host
+                    .delete_link(old, &link.contract_id, &link.link_name)
+                    .await;
+            }
+        }
         self.actor_id = Some(actor_id.clone());
         for link in &self.links {
             self.host
@@ -638,9 +646,6 @@ impl Session {
                 ))
                 .await
                 .with_context(|| format!("failed to link the actor to {}", link.provider))?;
-        }
-        if !first {
-            return Ok(actor_id);
         }
         // A listener that cannot bind (the port taken since it was checked) is reported
         // by the provider as a rejected link.

@@ -340,6 +340,25 @@ fn dev_serves_the_actor_swaps_edits_in_without_failures_and_keeps_serving_on_a_c
     std::fs::write(&lib, original.replace("Hello from", "Back from")).unwrap();
     wait_for_body(port, "Back from hello!", BUILD_DEADLINE);
 
+    // Another module key in the project file: the new build cannot update the actor in
+    // place (another identity), so it is started and linked beside it and the old one
+    // stopped; it serves throughout.
+    let project_file = project.join("nimbus.toml");
+    let text = std::fs::read_to_string(&project_file).unwrap();
+    assert!(text.contains("module = \"hello_module\""), "{text}");
+    std::fs::write(
+        &project_file,
+        text.replace(
+            "module = \"hello_module\"",
+            "module = \"hello_renamed_module\"",
+        ),
+    )
+    .unwrap();
+    dev.wait_for("signed with another module key", 1, BUILD_DEADLINE);
+    let (status, body) = try_get(port, "/renamed").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "Back from hello! You asked for /renamed\n");
+
     // Ctrl-C stops it cleanly, and the port is free again.
     let status = dev.interrupt();
     assert!(status.success(), "wash dev exited with {status}");
@@ -347,6 +366,77 @@ fn dev_serves_the_actor_swaps_edits_in_without_failures_and_keeps_serving_on_a_c
         std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
         "port {port} still taken after wash dev stopped"
     );
+}
+
+/// The values of the live `LINKDEF_*` entries of the lattice's bucket.
+fn lattice_links(nats_url: &str, lattice: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use futures_util::StreamExt as _;
+        let client = async_nats::connect(nats_url).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let kv = js
+            .get_key_value(format!("LATTICEDATA_{lattice}"))
+            .await
+            .unwrap();
+        let keys: Vec<String> = kv
+            .keys()
+            .await
+            .unwrap()
+            .filter_map(|k| async { k.ok() })
+            .collect()
+            .await;
+        let mut links = Vec::new();
+        for key in keys.iter().filter(|k| k.starts_with("LINKDEF_")) {
+            if let Some(value) = kv.get(key).await.unwrap() {
+                links.push(String::from_utf8_lossy(&value).into_owned());
+            }
+        }
+        links
+    })
+}
+
+#[test]
+#[ignore = "builds a generated actor; scripts/test.sh runs it after the main run"]
+fn dev_joins_a_lattice_with_nats_url_and_deletes_its_links_on_ctrl_c() {
+    let nats = nimbus_tests::servers::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let project = new_hello(dir.path(), "hello");
+    let port = free_port();
+    let lattice = format!("dev{port}");
+    let mut dev = Dev::start(
+        &project,
+        port,
+        &["--nats-url", &nats.url(), "--lattice", &lattice],
+    );
+    dev.wait_for("ready", 1, BUILD_DEADLINE);
+    assert!(
+        dev.stdout()
+            .contains(&format!("joined lattice `{lattice}` at {}", nats.url())),
+        "{}",
+        dev.stdout()
+    );
+    let (status, body) = try_get(port, "/lattice").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "Hello from hello! You asked for /lattice\n");
+    // The link is in the lattice while wash dev runs ...
+    let links = lattice_links(&nats.url(), &lattice);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].contains("wasmcloud:httpserver"), "{links:?}");
+
+    // ... an edit is swapped in as in standalone mode ...
+    let lib = project.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, source.replace("Hello from", "Lattice from")).unwrap();
+    wait_for_body(port, "Lattice from hello!", BUILD_DEADLINE);
+
+    // ... and Ctrl-C deletes it: nothing of the session is left in the lattice.
+    let status = dev.interrupt();
+    assert!(status.success(), "wash dev exited with {status}");
+    assert_eq!(lattice_links(&nats.url(), &lattice), Vec::<String>::new());
 }
 
 #[test]

@@ -93,6 +93,8 @@ pub fn project_wash(dir: &Path) -> Command {
         .env("WASH_KEYS", dir.join("keys"))
         .env("CARGO_TARGET_DIR", repo_root().join("actors/target"))
         .env_remove("WASH_NATS_URL")
+        .env_remove("WASH_LATTICE")
+        .env_remove("WASH_DASHBOARD")
         .env_remove("WASH_CLUSTER_SEED")
         .env_remove("WASH_CLUSTER_ISSUERS");
     cmd
