@@ -21,3 +21,4 @@ mod provider_process;
 mod provider_stop;
 mod runtime;
 mod servers;
+mod update_actor;
