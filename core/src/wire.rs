@@ -388,6 +388,11 @@ pub struct HostData {
         deserialize_with = "bool_or_int"
     )]
     pub lattice_rpc_tls: Option<bool>,
+    /// Our extension: a PEM file of the CA the lattice's TLS certificate chains to (a
+    /// lattice made by `wash lattice init --tls` has its own CA, which a provider cannot
+    /// know otherwise). 0.x providers ignore it; omitted when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lattice_rpc_tls_ca_file: Option<String>,
     /// The provider's own `V...` public key.
     pub provider_key: String,
     /// Cluster seed (`SC...`) used to sign the provider's invocations to actors.

@@ -18,6 +18,11 @@
 //! the short form (CI) uses the default. `NIMBUS_FAULTS_REDIS_VOLATILE=1` runs the Redis
 //! case with persistence off, where it must fail (a check of the check). Loopback only;
 //! every wait is bounded. Figures and how to read them: docs/reliability.md.
+//!
+//! `NIMBUS_FAULTS_AUTH=1` runs every case on a lattice made by `wash lattice init` (the
+//! nats-server admits only its members; hosts, providers and the test's own clients
+//! connect with the creds of their role), `NIMBUS_FAULTS_AUTH=tls` also over TLS:
+//! scripts/test.sh runs the suite once more that way, so the faults hold with auth on.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -32,9 +37,10 @@ use std::time::{Duration, Instant};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::{CtlCommand, Subjects};
 use nimbus_core::wire::{Invocation, WasmCloudEntity};
-use nimbus_lattice::{Host, MemoryStore, NatsConfig};
+use nimbus_lattice::{Host, MemoryStore, NatsConfig, TlsConfig};
 use nimbus_runtime::{Runtime, RuntimeConfig};
-use nimbus_tests::servers::{NatsCluster, NatsServer, RedisServer, free_port};
+use nimbus_tests::auth::{AuthMode, LatticeCreds};
+use nimbus_tests::servers::{NatsCluster, NatsOptions, NatsServer, RedisServer, free_port};
 use nimbus_tests::{Signer, actor_wasm, http};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +55,8 @@ const KV_BIN: &str = env!("CARGO_BIN_EXE_nimbus-test-keyvalue-provider");
 const HOST_SPEC_ENV: &str = "NIMBUS_FAULTS_HOST_SPEC";
 /// Seconds the load keeps running after the fault (default [`DEFAULT_SECS`]).
 const SECS_ENV: &str = "NIMBUS_FAULTS_SECS";
+/// Authentication of the suite's lattices (see the module doc).
+const AUTH_ENV: &str = "NIMBUS_FAULTS_AUTH";
 /// A file each case appends its result row to.
 const REPORT_ENV: &str = "NIMBUS_FAULTS_REPORT";
 const DEFAULT_SECS: f64 = 3.0;
@@ -95,6 +103,12 @@ struct HostSpec {
     max_instances: Option<u16>,
     /// The HTTP server and key-value providers to run (as processes) and link.
     providers: Option<Providers>,
+    /// The host's NATS creds file (authenticated lattices).
+    creds: Option<PathBuf>,
+    /// The creds file the host gives the providers it starts.
+    provider_creds: Option<PathBuf>,
+    /// The CA of a TLS lattice.
+    tls_ca: Option<PathBuf>,
     /// Written with the host id once the host runs everything above.
     ready_file: PathBuf,
 }
@@ -149,6 +163,13 @@ fn fault_host_process() {
         .unwrap();
         let mut nats = NatsConfig::urls(spec.nats_urls.clone());
         nats.keep_server_order = true;
+        nats.credentials_file = spec.creds.clone();
+        nats.provider_credentials_file = spec.provider_creds.clone();
+        nats.tls = spec.tls_ca.clone().map(|ca| TlsConfig {
+            required: true,
+            root_certificates: vec![ca],
+            client_certificate: None,
+        });
         let mut builder = Host::builder()
             .runtime(runtime)
             .cluster_seed(&spec.seed)
@@ -385,17 +406,22 @@ struct Fixture {
     http_id: String,
     kv_id: String,
     http_port: u16,
+    /// The lattice's credentials when the suite runs with auth on.
+    auth: Option<LatticeCreds>,
 }
 
 impl Fixture {
     fn new(test: &str) -> Self {
+        let lattice = lattice_name(test);
+        let auth = LatticeCreds::for_mode(&lattice, AuthMode::from_env(AUTH_ENV));
         let dir = tempfile::tempdir().unwrap();
         let signer = Signer::new();
         let actor = signer.sign(&actor_wasm("kvcounter"), &[HTTP_CONTRACT, KV_CONTRACT]);
         let actor_path = dir.path().join("kvcounter.wasm");
         std::fs::write(&actor_path, actor).unwrap();
         Fixture {
-            lattice: lattice_name(test),
+            lattice,
+            auth,
             seed: cluster_seed(),
             actor_path,
             actor_id: signer.module.public_key(),
@@ -437,8 +463,38 @@ impl Fixture {
                 kv_values,
                 ..Providers::default()
             }),
+            creds: self.auth.as_ref().map(|a| a.creds("host")),
+            provider_creds: self.auth.as_ref().map(|a| a.creds("provider")),
+            tls_ca: self.auth.as_ref().and_then(LatticeCreds::tls_ca),
             ..HostSpec::default()
         }
+    }
+
+    /// A JetStream nats-server for this case's lattice (admitting only its members when
+    /// the suite runs with auth on).
+    fn nats(&self) -> NatsServer {
+        match &self.auth {
+            Some(auth) => NatsServer::start_with(auth.server_options()),
+            None => NatsServer::start_with(NatsOptions {
+                jetstream: true,
+                ..NatsOptions::default()
+            }),
+        }
+    }
+
+    /// A NATS client of a lattice member with the host role (the test's own publisher).
+    async fn client(&self, url: &str) -> async_nats::Client {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(auth) = &self.auth {
+            options = options
+                .credentials_file(auth.creds("host"))
+                .await
+                .unwrap();
+            if let Some(ca) = auth.tls_ca() {
+                options = options.require_tls(true).add_root_certificates(ca);
+            }
+        }
+        options.connect(url).await.unwrap()
     }
 
     fn host(&self, spec: HostSpec, name: &str) -> HostProc {
@@ -675,6 +731,12 @@ fn run_case(
     kind: Fault,
     fault: impl FnOnce(&mut Load) -> String,
 ) -> Outcome {
+    // The report names the authentication the case ran with.
+    let case = &match AuthMode::from_env(AUTH_ENV) {
+        AuthMode::Open => case.to_string(),
+        AuthMode::Creds => format!("{case} [auth]"),
+        AuthMode::CredsTls => format!("{case} [auth+TLS]"),
+    };
     http::wait_for(base, "/ready", WAIT, |r| r.status == 200);
     let rss_before_kib = rss_kib(rss_of.pid());
     let mut load = Load::start(base, WORKERS);
@@ -779,8 +841,8 @@ fn run_case(
 
 #[test]
 fn faults_kill_9_of_one_of_two_actor_hosts_loses_no_acknowledged_write() {
-    let nats = NatsServer::start();
     let fx = Fixture::new("faults-host-kill");
+    let nats = fx.nats();
     let _providers = fx.host(
         fx.spec(vec![nats.url()], false, Some(fx.file_backend())),
         "providers",
@@ -803,8 +865,8 @@ fn faults_kill_9_of_one_of_two_actor_hosts_loses_no_acknowledged_write() {
 /// `kill -9` of one provider process of a host under load: the supervisor restarts it as
 /// a new process and no acknowledged write is lost.
 fn provider_kill_case(lattice: &str, binary: &str, case: &str) {
-    let nats = NatsServer::start();
     let fx = Fixture::new(lattice);
+    let nats = fx.nats();
     let mut host = fx.host(
         fx.spec(vec![nats.url()], true, Some(fx.file_backend())),
         "host",
@@ -834,8 +896,8 @@ fn faults_kill_9_of_the_httpserver_provider_loses_no_acknowledged_write() {
 
 #[test]
 fn faults_nats_server_restart_loses_no_acknowledged_write() {
-    let mut nats = NatsServer::start();
     let fx = Fixture::new("faults-nats-restart");
+    let mut nats = fx.nats();
     let mut host = fx.host(
         fx.spec(vec![nats.url()], true, Some(fx.file_backend())),
         "host",
@@ -855,7 +917,6 @@ fn faults_nats_server_restart_loses_no_acknowledged_write() {
 
 #[test]
 fn faults_redis_restart_loses_no_acknowledged_write() {
-    let nats = NatsServer::start();
     // NIMBUS_FAULTS_REDIS_VOLATILE=1: persistence off, so the restart empties the store
     // and the case must fail with acknowledged writes lost (a check of the check).
     let volatile = std::env::var_os("NIMBUS_FAULTS_REDIS_VOLATILE").is_some();
@@ -864,6 +925,7 @@ fn faults_redis_restart_loses_no_acknowledged_write() {
         false => RedisServer::start_durable(),
     };
     let fx = Fixture::new("faults-redis-restart");
+    let nats = fx.nats();
     let kv = HashMap::from([
         ("backend".to_string(), "redis".to_string()),
         ("url".to_string(), redis.url()),
@@ -889,8 +951,9 @@ fn faults_redis_restart_loses_no_acknowledged_write() {
 
 #[test]
 fn faults_nats_cluster_losing_a_node_loses_no_acknowledged_write() {
-    let mut cluster = NatsCluster::start(3);
     let fx = Fixture::new("faults-cluster");
+    let mut cluster =
+        NatsCluster::start_including(3, fx.auth.as_ref().map(LatticeCreds::auth_conf));
     let mut spec = fx.spec(cluster.urls(), true, Some(fx.file_backend()));
     // No JetStream in the test cluster: the one host keeps the lattice store in memory.
     spec.memory_store = true;
@@ -954,8 +1017,8 @@ fn garbage_messages(fx: &Fixture, host_id: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn faults_garbage_on_rpc_control_and_link_subjects_loses_no_acknowledged_write() {
-    let nats = NatsServer::start();
     let fx = Fixture::new("faults-garbage");
+    let nats = fx.nats();
     let mut host = fx.host(
         fx.spec(vec![nats.url()], true, Some(fx.file_backend())),
         "host",
@@ -1001,7 +1064,7 @@ fn faults_garbage_on_rpc_control_and_link_subjects_loses_no_acknowledged_write()
                 .build()
                 .unwrap();
             let sent = rt.block_on(async {
-                let client = async_nats::connect(&url).await.unwrap();
+                let client = fx.client(&url).await;
                 let until = Instant::now() + fault_secs();
                 let mut sent = 0usize;
                 while Instant::now() < until {
@@ -1072,8 +1135,8 @@ const FLOOD: usize = 320;
 
 #[test]
 fn faults_http_abuse_under_load_loses_no_acknowledged_write() {
-    let nats = NatsServer::start();
     let fx = Fixture::new("faults-http-abuse");
+    let nats = fx.nats();
     let mut spec = fx.spec(vec![nats.url()], true, Some(fx.file_backend()));
     // A low admission bound, so that the flood goes beyond it.
     spec.instances = 1;

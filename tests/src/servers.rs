@@ -111,6 +111,9 @@ pub struct NatsOptions {
     pub routes: Vec<String>,
     /// Server name (unique in a cluster; JetStream clusters need it).
     pub name: Option<String>,
+    /// A configuration file appended as it is, e.g. the `auth.conf` of `wash lattice
+    /// init` (operator, accounts, TLS): the server then admits only the lattice's members.
+    pub include: Option<PathBuf>,
 }
 
 /// The ports a nats-server bound, from its ports file.
@@ -186,6 +189,14 @@ impl NatsServer {
                 "jetstream {{ store_dir: {:?} }}",
                 self.store.display().to_string()
             );
+        }
+        // nats-server resolves `include` relative to the config file only: inline it.
+        if let Some(include) = &self.options.include {
+            let text = std::fs::read_to_string(include).unwrap_or_else(|e| {
+                panic!("failed to read the included config {}: {e}", include.display())
+            });
+            c.push_str(&text);
+            c.push('\n');
         }
         if let Some(cluster) = &self.options.cluster {
             let routes: Vec<String> = self
@@ -416,6 +427,12 @@ impl NatsCluster {
     /// # Panics
     /// If the routes do not form within 15 s (with what each member sees).
     pub fn start(size: usize) -> Self {
+        Self::start_including(size, None)
+    }
+
+    /// [`NatsCluster::start`] with every member including `include` (see
+    /// [`NatsOptions::include`]).
+    pub fn start_including(size: usize, include: Option<PathBuf>) -> Self {
         let mut servers: Vec<NatsServer> = Vec::with_capacity(size);
         for i in 0..size {
             let routes = servers.iter().map(NatsServer::route_url).collect();
@@ -424,6 +441,7 @@ impl NatsCluster {
                 cluster: Some("nimbus-test".into()),
                 routes,
                 name: Some(format!("n{i}")),
+                include: include.clone(),
             }));
         }
         let cluster = Self { servers };

@@ -487,16 +487,17 @@ fn provider_binary(name: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keys = dir.path().join("keys");
-    let lattice = "secured";
-    let lattice_dir = init(&home, &keys, lattice, &[]);
-    let (nats_port, http_port) = (free_port(), free_port());
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let app = dir.path().join("app");
+/// The app of the end-to-end tests in `dir/app`: echo (`secured/echo`) and kvcounter on
+/// `http_port`, both providers out of process (each connects with credentials of its own),
+/// the counter in the lattice's data account (NATS backend through keyvalue.creds, and
+/// the lattice's CA when it serves TLS).
+fn secured_app(dir: &Path, http_port: u16, nats_url: &str, lattice_dir: &Path) -> PathBuf {
+    let ca = lattice_dir.join("tls/ca.pem");
+    let tls_ca = match ca.is_file() {
+        true => format!(", tls_ca: {:?}", ca.display().to_string()),
+        false => String::new(),
+    };
+    let app = dir.join("app");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("echo.wasm"), nimbus_tests::actor_wasm("echo")).unwrap();
     std::fs::write(
@@ -528,13 +529,26 @@ links:
     values: {{ port: "{http_port}" }}
   - actor: kvcounter
     provider: kv
-    values: {{ backend: nats, url: "{nats_url}", bucket: counter, creds: {kv_creds:?} }}
+    values: {{ backend: nats, url: "{nats_url}", bucket: counter, creds: {kv_creds:?}{tls_ca} }}
 "#,
         http = provider_binary("nimbus-httpserver-provider").display(),
         kv = provider_binary("nimbus-keyvalue-provider").display(),
         kv_creds = lattice_dir.join("keyvalue.creds").display().to_string(),
     );
     std::fs::write(app.join("app.yaml"), manifest).unwrap();
+    app
+}
+
+#[test]
+fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    let lattice = "secured";
+    let lattice_dir = init(&home, &keys, lattice, &[]);
+    let (nats_port, http_port) = (free_port(), free_port());
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
     let mut cmd = wash();
     cmd.args([
         "up",
@@ -701,4 +715,73 @@ links:
     );
 
     assert!(up.interrupt().success(), "wash up did not exit cleanly");
+}
+
+/// The same lattice with `wash lattice init --tls`: the nats-server serves TLS only, and
+/// the host, both provider processes (given the lattice's CA by their host) and the
+/// key-value backend connect over it.
+#[test]
+fn wash_up_nats_server_runs_a_tls_lattice_with_providers_out_of_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    let lattice = "secured-tls";
+    let lattice_dir = init(&home, &keys, lattice, &["--tls"]);
+    assert!(lattice_dir.join("tls/ca.pem").is_file());
+    let (nats_port, http_port) = (free_port(), free_port());
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
+    let mut cmd = wash();
+    cmd.args([
+        "up",
+        "--nats-server",
+        &nats_port.to_string(),
+        "--lattice",
+        lattice,
+        "app.yaml",
+    ])
+    .current_dir(&app)
+    .env("HOME", &home)
+    .env("WASH_KEYS", &keys)
+    .env("NATS_SERVER", nats_server_binary());
+    let (child, text) = common::spawn_until_ready(&mut cmd);
+    let _up = Up(child);
+    let host = common::host_id(&text);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let answer = TcpStream::connect(("127.0.0.1", http_port))
+            .ok()
+            .map(|_| common::get(http_port, "/visits"));
+        match answer {
+            Some((200, body)) => break body,
+            other if Instant::now() > deadline => panic!("no counter within 30 s: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(first, r#"{"counter":1}"#);
+
+    // The server takes no plain-text client, even with the lattice's credentials.
+    let creds = lattice_dir.join("wash.creds");
+    let elsewhere = dir.path().join("elsewhere");
+    let get_hosts = |extra: &[&str]| {
+        wash()
+            .args(["--output", "json", "ctl", "get", "hosts", "--timeout-ms", "1000"])
+            .args(["--nats-url", &nats_url, "--lattice", lattice])
+            .args(["--creds", creds.to_str().unwrap()])
+            .args(extra)
+            .env("HOME", &elsewhere)
+            .env("WASH_KEYS", &keys)
+            .output()
+            .unwrap()
+    };
+    let err = fails(&get_hosts(&[]));
+    assert!(err.contains("failed to connect"), "{err}");
+    let ca = lattice_dir.join("tls/ca.pem");
+    let hosts = ok(&get_hosts(&["--tls-ca", ca.to_str().unwrap()]));
+    assert!(hosts.contains(&host), "{hosts}");
+    assert_eq!(
+        common::get(http_port, "/visits"),
+        (200, r#"{"counter":2}"#.into())
+    );
 }

@@ -394,6 +394,15 @@ impl HostInner {
                 let required = n.tls.as_ref().is_some_and(|t| t.required);
                 (scheme_tls || required).then_some(true)
             });
+            // The host's first extra root (a lattice's own CA) goes to the provider, which
+            // would not trust the server's certificate otherwise.
+            let tls_ca = host
+                .config
+                .nats
+                .as_ref()
+                .and_then(|n| n.tls.as_ref())
+                .and_then(|t| t.root_certificates.first())
+                .map(|ca| ca.display().to_string());
             HostData {
                 host_id: host.id.clone(),
                 lattice_rpc_prefix: host.config.lattice.clone(),
@@ -402,6 +411,7 @@ impl HostInner {
                 lattice_rpc_user_seed,
                 lattice_rpc_url: url,
                 lattice_rpc_tls: tls,
+                lattice_rpc_tls_ca_file: tls_ca,
                 provider_key: provider_id.clone(),
                 // With signing off the provider neither signs nor asks for tokens (our
                 // SDK verifies only when issuers are listed); 0.x providers always

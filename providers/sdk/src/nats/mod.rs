@@ -251,6 +251,13 @@ pub async fn connect(host_data: &HostData) -> Result<Client, RunError> {
         options = options.require_tls(true);
     }
     options
+    if let Some(ca) = host_data
+        .lattice_rpc_tls_ca_file
+        .as_deref()
+        .filter(|ca| !ca.is_empty())
+    {
+        options = options.add_root_certificates(ca.into());
+    }
         .connect(url)
         .await
         .map_err(|source| RunError::Connect {
