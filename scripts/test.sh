@@ -41,6 +41,18 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
+step "fault suite with auth on (wash lattice init creds, then TLS too)"
+# The same eight fault cases on lattices only their members can reach: every host,
+# provider and test client connects with the creds of its role (the test binary is the
+# one built above; `wash lattice init` is target/debug/wash).
+for auth in 1 tls; do
+    if cargo nextest --version >/dev/null 2>&1; then
+        NIMBUS_FAULTS_AUTH=$auth cargo nextest run --locked -p nimbus-tests --no-fail-fast -E 'test(/^faults::faults_/)'
+    else
+        NIMBUS_FAULTS_AUTH=$auth cargo test --locked -p nimbus-tests --test all -- faults::faults_
+    fi
+done
+
 step "wash new + wash build + wash dev: the templates build as they are"
 # These tests compile the projects `wash new` generates (actors in actors/target, where the
 # fixtures step compiled the SDK already; the provider in target/), so they run here on
