@@ -89,9 +89,15 @@ fn links(actor: &str, http_pid: &str, kv_pid: &str, port: u16) -> [LinkDefinitio
     ]
 }
 
-/// Standalone host: kvcounter with the in-process httpserver and memory KV on `port`.
-async fn standalone(port: u16) -> Host {
-    let host = Host::builder().runtime(runtime()).build().await.unwrap();
+/// Standalone host: kvcounter with the in-process httpserver and memory KV on `port`,
+/// with the Prometheus `/metrics` endpoint on when `metrics` (what `wash up
+/// --metrics-addr` turns on: every call then records its latency and outcome).
+async fn standalone(port: u16, metrics: bool) -> Host {
+    let mut builder = Host::builder().runtime(runtime());
+    if metrics {
+        builder = builder.metrics_addr(([127, 0, 0, 1], free_port()).into());
+    }
+    let host = builder.build().await.unwrap();
     let (wasm, actor) = kvcounter();
     host.start_actor(wasm, instances()).await.unwrap();
     let (http_pid, kv_pid) = (service_key(), service_key());
@@ -361,7 +367,7 @@ async fn compare(
     }
 }
 
-/// `NIMBUS_BENCH_SERVE=standalone|lattice-signed|lattice-unsigned|baseline-nats`: start
+/// `NIMBUS_BENCH_SERVE=standalone|standalone-metrics|lattice-signed|lattice-unsigned|baseline-nats`: start
 /// only one side of that case (ours, or the axum → async-nats → responder baseline), print its port, and serve for `NIMBUS_BENCH_SECS` (default 60) seconds,
 /// for profiling under an outside load (`wrk` + `perf record -a`, see docs/benchmarks.md).
 async fn serve_only(mode: &str) {
@@ -377,7 +383,7 @@ async fn serve_only(mode: &str) {
     }
     let nats = mode.starts_with("lattice").then(NatsServer::start);
     let host = match &nats {
-        None => standalone(port).await,
+        None => standalone(port, mode == "standalone-metrics").await,
         Some(nats) => lattice(&nats.url(), port, mode == "lattice-signed").await,
     };
     wait_ready(port, mode).await;
@@ -399,12 +405,27 @@ async fn run(filter: Vec<String>) {
     println!("load average at start: {}", load_average());
     if wants("standalone") {
         let (ours, baseline) = (free_port(), free_port());
-        let host = standalone(ours).await;
+        let host = standalone(ours, false).await;
         axum_native(baseline).await;
         wait_ready(ours, "standalone kvcounter").await;
         wait_ready(baseline, "axum").await;
         compare("standalone", ours, baseline, "axum native", &conns, 0.8).await;
         host.stop().await.unwrap();
+    }
+    // Issue 13: metrics on costs at most 5% (req/s on / off >= 0.95), both standalone.
+    if wants("metrics") {
+        let (on, off) = (free_port(), free_port());
+        let (with, without) = (standalone(on, true).await, standalone(off, false).await);
+        wait_ready(on, "standalone kvcounter, metrics on").await;
+        wait_ready(off, "standalone kvcounter, metrics off").await;
+        let metrics = with.metrics_text().unwrap_or_default();
+        assert!(
+            metrics.contains("HandleRequest"),
+            "the metrics-on host recorded no calls:\n{metrics}"
+        );
+        compare("metrics-on", on, off, "metrics off", &conns, 0.95).await;
+        with.stop().await.unwrap();
+        without.stop().await.unwrap();
     }
     // Targets (issue 11): >= 0.35x of the native service with signing on, >= 0.6x off.
     for (mode, signing, target) in [
