@@ -522,6 +522,14 @@ impl Session {
             }
             let changed = seen.changed(&settled, dir);
             seen = settled;
+            // The providers and links were set up from [dev] at the start.
+            if changed.iter().any(|c| c == PROJECT_FILE)
+                && project::load(dir).is_ok_and(|now| now.dev != file.dev)
+            {
+                eprintln!(
+                    "warning: [dev] of {PROJECT_FILE} changed: restart wash dev to start and link the providers it lists now"
+                );
+            }
             DevEvent::Rebuilding { changed }.print(output);
             let had_actor = self.actor_id.is_some();
             tokio::select! {

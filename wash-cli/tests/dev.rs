@@ -358,6 +358,23 @@ fn dev_serves_the_actor_swaps_edits_in_without_failures_and_keeps_serving_on_a_c
     let (status, body) = try_get(port, "/renamed").unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "Back from hello! You asked for /renamed\n");
+    assert!(!dev.stderr().contains("[dev] of nimbus.toml changed"));
+
+    // A change of [dev] is not applied to the running session: wash dev says so.
+    let text = std::fs::read_to_string(&project_file).unwrap();
+    std::fs::write(&project_file, text.replace("port = 8080", "port = 8081")).unwrap();
+    let until = Instant::now() + BUILD_DEADLINE;
+    while !dev
+        .stderr()
+        .contains("[dev] of nimbus.toml changed: restart wash dev")
+    {
+        assert!(
+            Instant::now() < until,
+            "no [dev] warning:\n{}",
+            dev.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Ctrl-C stops it cleanly, and the port is free again.
     let status = dev.interrupt();
