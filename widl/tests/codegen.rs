@@ -147,9 +147,18 @@ fn host_senders_call_through_an_injectable_host() {
 role Store { Get(key: string): string }
 "#;
     let code = generate(src, &both()).unwrap();
-    assert!(code.contains("pub struct Host<H = ::nimbus_actor::WapcHost>"), "{code}");
-    assert!(code.contains("impl<H: ::nimbus_actor::HostCall> Host<H>"), "{code}");
-    assert!(code.contains("pub fn with_host(binding: &str, host: H) -> Self"), "{code}");
+    assert!(
+        code.contains("pub struct Host<H = ::nimbus_actor::WapcHost>"),
+        "{code}"
+    );
+    assert!(
+        code.contains("impl<H: ::nimbus_actor::HostCall> Host<H>"),
+        "{code}"
+    );
+    assert!(
+        code.contains("pub fn with_host(binding: &str, host: H) -> Self"),
+        "{code}"
+    );
     assert!(code.contains("self.raw_call(OP_GET, &payload)?"), "{code}");
     assert!(!code.contains("::nimbus_actor::host_call("), "{code}");
 }

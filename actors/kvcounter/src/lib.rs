@@ -4,12 +4,14 @@
 //!
 //! The actor names no backend: memory, file, Redis or NATS KV is chosen by the link, so
 //! the same signed module counts on any of them. It needs the capabilities
-//! `wasmcloud:httpserver` and `wasmcloud:keyvalue`. Every payload type comes from the
-//! interface crates generated from `widl/interfaces/{httpserver,keyvalue}.widl`; the
-//! handler is registered by hand so that an undecodable request is a 400 answer rather
-//! than a failed call.
+//! `wasmcloud:httpserver` and `wasmcloud:keyvalue`.
+//!
+//! It is written the way every actor here is (and the `wash new` templates): the handler
+//! is registered through the generated `http::Handlers`, and the logic ([`count`]) takes
+//! the generated key-value sender `kv::Host<H>` over any [`HostCall`], so the actor passes
+//! the real host and the unit tests pass a fake.
 
-use nimbus_actor::{HandlerResult, host_call, register_function};
+use nimbus_actor::{HandlerResult, HostCall};
 use nimbus_interface_httpserver as http;
 use nimbus_interface_keyvalue as kv;
 
@@ -18,7 +20,7 @@ use nimbus_interface_keyvalue as kv;
 // SAFETY: `wapc_init` is the waPC init export; nothing else in the module defines it.
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
-    register_function(http::OP_HANDLE_REQUEST, handle_request);
+    http::Handlers::register_handle_request(handle_request);
 }
 
 /// The store key of the counter for `path`.
@@ -26,41 +28,28 @@ pub fn counter_key(path: &str) -> String {
     format!("kvcounter:{path}")
 }
 
-fn handle_request(payload: &[u8]) -> HandlerResult<Vec<u8>> {
-    let request: http::Request = match http::deserialize(payload) {
-        Ok(r) => r,
-        Err(e) => {
-            return json(
-                400,
-                "Bad Request",
-                &error_body(&format!("bad request: {e}")),
-            );
-        }
-    };
-    let args = kv::serialize(&kv::AddArgs {
-        key: counter_key(&request.path),
-        value: 1,
-    })?;
-    let reply = match host_call("default", kv::CONTRACT_ID, kv::OP_ADD, &args) {
-        Ok(reply) => reply,
-        Err(e) => {
-            return json(
-                500,
-                "Internal Server Error",
-                &error_body(&format!("key-value store failed: {e}")),
-            );
-        }
-    };
-    let added: kv::AddResponse = kv::deserialize(&reply)
-        .map_err(|e| format!("malformed Add response from the key-value provider: {e}"))?;
-    json(200, "OK", &serde_json::json!({ "counter": added.value }))
+fn handle_request(request: http::Request) -> HandlerResult<http::Response> {
+    // The store linked under the link name `default`, through the actor's real host.
+    count(&kv::default(), &request)
 }
 
-fn error_body(message: &str) -> serde_json::Value {
-    serde_json::json!({ "error": message })
+/// Adds 1 to the counter of the request's path in `store` and answers `{"counter": N}`;
+/// a store that fails is a JSON 500 naming the store's error.
+pub fn count<H: HostCall>(
+    store: &kv::Host<H>,
+    request: &http::Request,
+) -> HandlerResult<http::Response> {
+    match store.add(counter_key(&request.path), 1) {
+        Ok(added) => json(200, "OK", &serde_json::json!({ "counter": added.value })),
+        Err(e) => json(
+            500,
+            "Internal Server Error",
+            &serde_json::json!({ "error": format!("key-value store failed: {e}") }),
+        ),
+    }
 }
 
-fn json(status_code: u32, status: &str, body: &serde_json::Value) -> HandlerResult<Vec<u8>> {
+fn json(status_code: u32, status: &str, body: &serde_json::Value) -> HandlerResult<http::Response> {
     let mut response = http::Response {
         status_code,
         status: status.to_string(),
@@ -70,27 +59,56 @@ fn json(status_code: u32, status: &str, body: &serde_json::Value) -> HandlerResu
     response
         .header
         .insert("content-type".to_string(), "application/json".to_string());
-    Ok(http::serialize(&response)?)
+    Ok(response)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
-    use super::*;
-    use nimbus_actor::testing;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
 
-    fn request(path: &str) -> Vec<u8> {
-        let request = http::Request {
+    use nimbus_actor::{HostError, testing};
+
+    use super::*;
+
+    /// A key-value provider in miniature: answers `Add` from a map, or fails every call.
+    #[derive(Default)]
+    struct FakeStore {
+        counters: RefCell<HashMap<String, i32>>,
+        down: bool,
+    }
+
+    impl HostCall for FakeStore {
+        fn host_call(
+            &self,
+            binding: &str,
+            namespace: &str,
+            operation: &str,
+            payload: &[u8],
+        ) -> Result<Vec<u8>, HostError> {
+            if self.down {
+                return Err(HostError::new("no link for contract wasmcloud:keyvalue"));
+            }
+            assert_eq!(
+                (binding, namespace, operation),
+                ("default", kv::CONTRACT_ID, kv::OP_ADD)
+            );
+            let args: kv::AddArgs =
+                kv::deserialize(payload).map_err(|e| HostError::new(e.to_string()))?;
+            let mut counters = self.counters.borrow_mut();
+            let value = counters.entry(args.key).or_default();
+            *value += args.value;
+            kv::serialize(&kv::AddResponse { value: *value })
+                .map_err(|e| HostError::new(e.to_string()))
+        }
+    }
+
+    fn request(path: &str) -> http::Request {
+        http::Request {
             method: "GET".into(),
             path: path.into(),
             ..http::Request::default()
-        };
-        http::serialize(&request).unwrap_or_default()
-    }
-
-    fn call(payload: &[u8]) -> http::Response {
-        wapc_init();
-        let reply = testing::guest_call(http::OP_HANDLE_REQUEST, payload).unwrap_or_default();
-        http::deserialize(&reply).unwrap_or_default()
+        }
     }
 
     #[test]
@@ -99,42 +117,60 @@ mod tests {
     }
 
     #[test]
-    fn counts_through_the_generated_bindings() {
-        testing::set_host(|binding, namespace, operation, payload| {
+    fn each_path_counts_up_in_the_store() -> HandlerResult<()> {
+        let fake = FakeStore::default();
+        let store = kv::Host::with_host("default", &fake);
+        for expected in ["1", "2"] {
+            let response = count(&store, &request("/hits"))?;
+            assert_eq!(response.status_code, 200);
             assert_eq!(
-                (binding, namespace, operation),
-                ("default", kv::CONTRACT_ID, "Add")
+                response.body,
+                format!("{{\"counter\":{expected}}}").into_bytes()
             );
-            let args: kv::AddArgs = kv::deserialize(payload).map_err(|e| e.to_string())?;
-            assert_eq!(args.key, "kvcounter:/hits");
-            assert_eq!(args.value, 1);
-            kv::serialize(&kv::AddResponse { value: 7 }).map_err(|e| e.to_string())
-        });
-        let response = call(&request("/hits"));
-        assert_eq!(response.status_code, 200);
-        assert_eq!(response.body, b"{\"counter\":7}");
+        }
+        let response = count(&store, &request("/other"))?;
+        assert_eq!(response.body, b"{\"counter\":1}");
         assert_eq!(
             response.header.get("content-type").map(String::as_str),
             Some("application/json")
         );
+        assert_eq!(fake.counters.borrow().get("kvcounter:/hits"), Some(&2));
+        Ok(())
     }
 
     #[test]
-    fn store_failure_is_a_json_500() {
-        testing::set_host(|_, _, _, _| Err("no link for contract wasmcloud:keyvalue".into()));
-        let response = call(&request("/"));
+    fn store_failure_is_a_json_500() -> HandlerResult<()> {
+        let fake = FakeStore {
+            down: true,
+            ..FakeStore::default()
+        };
+        let response = count(&kv::Host::with_host("default", &fake), &request("/"))?;
         assert_eq!(response.status_code, 500);
         assert_eq!(
             String::from_utf8_lossy(&response.body),
             r#"{"error":"key-value store failed: no link for contract wasmcloud:keyvalue"}"#
         );
+        Ok(())
     }
 
     #[test]
-    fn a_malformed_request_is_a_400_not_a_trap() -> HandlerResult<()> {
-        let reply = handle_request(&[0xc1])?;
-        let response: http::Response = http::deserialize(&reply)?;
-        assert_eq!(response.status_code, 400);
-        Ok(())
+    fn the_registered_handler_answers_the_wire_request_through_the_real_host() {
+        testing::set_host(|_, _, _, _| {
+            kv::serialize(&kv::AddResponse { value: 7 }).map_err(|e| e.to_string())
+        });
+        wapc_init();
+        let payload = http::serialize(&request("/hits")).unwrap_or_default();
+        let reply = testing::guest_call(http::OP_HANDLE_REQUEST, &payload).unwrap_or_default();
+        let response: http::Response = http::deserialize(&reply).unwrap_or_default();
+        assert_eq!(response.status_code, 200);
+        assert_eq!(response.body, b"{\"counter\":7}");
+        testing::clear_host();
+    }
+
+    #[test]
+    fn an_undecodable_request_is_an_error_naming_the_operation_not_a_trap() {
+        wapc_init();
+        let err = testing::guest_call(http::OP_HANDLE_REQUEST, &[0xc1]).unwrap_err();
+        assert!(err.contains("invalid payload for HandleRequest"), "{err}");
     }
 }

@@ -30,9 +30,10 @@
 //! 500 for unreadable data.
 //! Every API body is JSON, errors included.
 
+use nimbus_actor::HostCall;
+use petclinic_model::call::ActorClient;
 use petclinic_model::codec::{decode, encode};
 use petclinic_model::error::{FieldError, ServiceError, ServiceResult};
-use petclinic_model::host::{ActorClient, Host};
 use petclinic_model::openapi;
 use petclinic_model::ops::{self, OWNERS_ALIAS, UI_ALIAS, VETS_ALIAS, VISITS_ALIAS};
 use petclinic_model::route::{self, Endpoint, RouteError};
@@ -85,7 +86,7 @@ impl From<ServiceError> for HttpError {
 }
 
 /// The response to one HTTP request. Never fails: every problem is an HTTP status.
-pub fn handle(host: &impl Host, request: &Request) -> Response {
+pub fn handle(host: &impl HostCall, request: &Request) -> Response {
     let endpoint = match route::resolve(&request.method, &request.path) {
         Ok(endpoint) => endpoint,
         Err(RouteError::MethodNotAllowed { allow }) => {
@@ -120,7 +121,7 @@ pub fn handle(host: &impl Host, request: &Request) -> Response {
 
 /// The API endpoints: validate, call the domain actors, shape the answer.
 fn call_api(
-    host: &impl Host,
+    host: &impl HostCall,
     endpoint: Endpoint,
     request: &Request,
 ) -> Result<Response, HttpError> {
@@ -290,9 +291,9 @@ fn api_response(status: u16, body: Vec<u8>) -> Response {
 /// `{"error": ..., "field": ...}` with the error's status, and for a 400
 /// `"errors": [{"error", "field"}, ...]`, every broken rule in order (the first is the
 /// top-level pair); server-side failures are also logged.
-fn error_response(host: &impl Host, e: &HttpError) -> Response {
+fn error_response(host: &impl HostCall, e: &HttpError) -> Response {
     if e.status >= 500 {
-        host.log(&format!(
+        host.console_log(&format!(
             "petclinic/gateway: {} {}",
             e.status, e.first.message
         ));
@@ -317,16 +318,16 @@ fn error_entry(e: &FieldError) -> Map<String, Value> {
 }
 
 /// Hands a non-API request to the UI actor and returns its answer as is.
-fn forward_to_ui(host: &impl Host, request: &Request) -> Response {
+fn forward_to_ui(host: &impl HostCall, request: &Request) -> Response {
     let failed = |status: u16, message: String| {
-        host.log(&format!("petclinic/gateway: {message}"));
+        host.console_log(&format!("petclinic/gateway: {message}"));
         Response::new(status, "text/plain; charset=utf-8", message.into_bytes())
     };
     let payload = match encode(request) {
         Ok(payload) => payload,
         Err(e) => return failed(500, e),
     };
-    match host.call("", UI_ALIAS, OP_HANDLE_REQUEST, &payload) {
+    match host.host_call("", UI_ALIAS, OP_HANDLE_REQUEST, &payload) {
         Ok(reply) => {
             decode::<Response>("the UI actor's response", &reply).unwrap_or_else(|e| failed(502, e))
         }
@@ -334,8 +335,9 @@ fn forward_to_ui(host: &impl Host, request: &Request) -> Response {
     }
 }
 
-/// Runs operation `operation` (only `HandleRequest`) on a msgpack `Request`.
-pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+/// Runs operation `operation` (only `HandleRequest`) on a msgpack `Request`: the bytes the
+/// generated `Handlers` decode in the actor, for native tests that route calls by alias.
+pub fn dispatch(host: &impl HostCall, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     if operation != OP_HANDLE_REQUEST {
         return Err(format!("unknown operation: {operation}"));
     }
@@ -346,12 +348,11 @@ pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec
 /// The waPC exports (wasm32 only).
 #[cfg(target_arch = "wasm32")]
 mod guest {
-    use nimbus_actor::{HandlerResult, register_function};
-    use petclinic_model::host::SdkHost;
-    use petclinic_model::wire::OP_HANDLE_REQUEST;
+    use nimbus_actor::{HandlerResult, WapcHost};
+    use petclinic_model::wire::{Handlers, Request, Response};
 
-    fn handle_request(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, OP_HANDLE_REQUEST, p).map_err(Into::into)
+    fn handle_request(request: Request) -> HandlerResult<Response> {
+        Ok(crate::handle(&WapcHost, &request))
     }
 
     /// Registers the operation; called once by the host after instantiation.
@@ -359,6 +360,6 @@ mod guest {
     // SAFETY: `wapc_init` is the waPC init export; nothing else in the module defines it.
     #[unsafe(no_mangle)]
     pub extern "C" fn wapc_init() {
-        register_function(OP_HANDLE_REQUEST, handle_request);
+        Handlers::register_handle_request(handle_request);
     }
 }

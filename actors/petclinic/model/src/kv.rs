@@ -1,122 +1,108 @@
-//! A typed client of the `wasmcloud:keyvalue` capability over [`Host`], using the published
-//! operations (reference §B.5). Values are JSON documents; counters are KV integers
-//! incremented with the atomic `Add`, so concurrent creates on any number of instances and
-//! hosts never get the same id.
+//! The petclinic's key-value helper over the generated `wasmcloud:keyvalue` sender
+//! ([`nimbus_interface_keyvalue::Host`]): what the generated code cannot know, namely that
+//! a failed host call is a [`ServiceError::Unavailable`] (the store may come back) and an
+//! unreadable reply a [`ServiceError::Internal`], that values are JSON documents, and that
+//! ids come from KV counters incremented with the atomic `Add` (so concurrent creates on
+//! any number of instances and hosts never get the same id).
 //!
 //! Reads of many documents (a page of owners, an owner's pets, a pet's visits) use the
 //! batched `GetMany` of the nimbus extension ([`Kv::get_many`]): one host call, which on a
 //! lattice is one NATS round trip, instead of one per document. With a provider that
 //! predates the extension the same call falls back to one `Get` per key.
 
+use nimbus_actor::{HandlerResult, HostCall, HostError};
+use nimbus_interface_keyvalue as kv;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{decode, encode};
 use crate::error::{ServiceError, ServiceResult};
-use crate::host::Host;
 use crate::types::Id;
-use crate::wire::{self, KEYVALUE, batch};
+use crate::wire::batch;
 
 /// The link name of the key-value link every petclinic actor uses.
 pub const LINK_NAME: &str = "default";
 
 /// Key-value operations of one actor, through its `default` link.
-pub struct Kv<'h, H: Host + ?Sized> {
-    host: &'h H,
+pub struct Kv<'h, H: HostCall + ?Sized> {
+    store: kv::Host<&'h H>,
 }
 
-impl<'h, H: Host + ?Sized> Kv<'h, H> {
+/// Maps an error of the generated sender for `op`: the host's refusal is
+/// [`ServiceError::Unavailable`], anything else (an undecodable reply) is
+/// [`ServiceError::Internal`].
+fn store_error(op: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> ServiceError {
+    move |e| match e.downcast_ref::<HostError>() {
+        Some(host) => ServiceError::unavailable(format!("key-value {op} failed: {host}")),
+        None => ServiceError::internal(format!("key-value reply: {e}")),
+    }
+}
+
+fn mapped<T>(op: &str, result: HandlerResult<T>) -> ServiceResult<T> {
+    result.map_err(store_error(op))
+}
+
+impl<'h, H: HostCall + ?Sized> Kv<'h, H> {
     /// A client that calls through `host`.
     pub fn new(host: &'h H) -> Self {
-        Kv { host }
-    }
-
-    /// One operation: `{Op}Args` in, the response struct out. Host failures are
-    /// [`ServiceError::Unavailable`] (the store may come back), undecodable replies
-    /// [`ServiceError::Internal`].
-    fn call<A: Serialize, R: DeserializeOwned>(&self, op: &str, args: &A) -> ServiceResult<R> {
-        let payload = encode(args).map_err(ServiceError::internal)?;
-        let reply = self
-            .host
-            .call(LINK_NAME, KEYVALUE, op, &payload)
-            .map_err(|e| ServiceError::unavailable(format!("key-value {op} failed: {e}")))?;
-        decode(op, &reply).map_err(|e| ServiceError::internal(format!("key-value reply: {e}")))
+        Kv {
+            store: kv::Host::with_host(LINK_NAME, host),
+        }
     }
 
     /// The string at `key`, if present.
     pub fn get(&self, key: &str) -> ServiceResult<Option<String>> {
-        let r: wire::GetResponse = self.call(wire::OP_GET, &wire::GetArgs { key: key.into() })?;
+        let r = mapped(kv::OP_GET, self.store.get(key.into()))?;
         Ok(r.exists.then_some(r.value))
     }
 
     /// Stores `value` at `key`, with no expiry.
     pub fn set(&self, key: &str, value: &str) -> ServiceResult<()> {
-        let args = wire::SetArgs {
-            key: key.into(),
-            value: value.into(),
-            expires: 0,
-        };
-        let _: wire::SetResponse = self.call(wire::OP_SET, &args)?;
+        mapped(kv::OP_SET, self.store.set(key.into(), value.into(), 0))?;
         Ok(())
     }
 
     /// Deletes `key` (absent keys are fine).
     pub fn del(&self, key: &str) -> ServiceResult<()> {
-        let _: wire::DelResponse = self.call(wire::OP_DEL, &wire::DelArgs { key: key.into() })?;
+        mapped(kv::OP_DEL, self.store.del(key.into()))?;
         Ok(())
     }
 
     /// Atomically adds `delta` to the counter at `key` (absent counts as 0); the new value.
     pub fn add(&self, key: &str, delta: i32) -> ServiceResult<i32> {
-        let args = wire::AddArgs {
-            key: key.into(),
-            value: delta,
-        };
-        let r: wire::AddResponse = self.call(wire::OP_ADD, &args)?;
-        Ok(r.value)
+        Ok(mapped(kv::OP_ADD, self.store.add(key.into(), delta))?.value)
     }
 
     /// Whether `key` exists.
     pub fn exists(&self, key: &str) -> ServiceResult<bool> {
-        let args = wire::KeyExistsArgs { key: key.into() };
-        let r: wire::GetResponse = self.call(wire::OP_KEY_EXISTS, &args)?;
-        Ok(r.exists)
+        Ok(mapped(kv::OP_KEY_EXISTS, self.store.key_exists(key.into()))?.exists)
     }
 
     /// Adds `member` to the set at `key`; whether it was new.
     pub fn set_add(&self, key: &str, member: &str) -> ServiceResult<bool> {
-        let args = wire::SetAddArgs {
-            key: key.into(),
-            value: member.into(),
-        };
-        let r: wire::SetOperationResponse = self.call(wire::OP_SET_ADD, &args)?;
+        let r = mapped(
+            kv::OP_SET_ADD,
+            self.store.set_add(key.into(), member.into()),
+        )?;
         Ok(r.new_count > 0)
     }
 
     /// Removes `member` from the set at `key`; whether it was there.
     pub fn set_remove(&self, key: &str, member: &str) -> ServiceResult<bool> {
-        let args = wire::SetRemoveArgs {
-            key: key.into(),
-            value: member.into(),
-        };
-        let r: wire::SetOperationResponse = self.call(wire::OP_SET_REMOVE, &args)?;
+        let r = mapped(
+            kv::OP_SET_REMOVE,
+            self.store.set_remove(key.into(), member.into()),
+        )?;
         Ok(r.new_count > 0)
     }
 
     /// The members of the set at `key` (empty when absent).
     pub fn set_query(&self, key: &str) -> ServiceResult<Vec<String>> {
-        let args = wire::SetQueryArgs { key: key.into() };
-        let r: wire::SetQueryResponse = self.call(wire::OP_SET_QUERY, &args)?;
-        Ok(r.values)
+        Ok(mapped(kv::OP_SET_QUERY, self.store.set_query(key.into()))?.values)
     }
 
     /// The union of the sets at `keys`.
     pub fn set_union(&self, keys: &[String]) -> ServiceResult<Vec<String>> {
-        let args = wire::SetUnionArgs {
-            keys: keys.to_vec(),
-        };
-        let r: wire::SetQueryResponse = self.call(wire::OP_SET_UNION, &args)?;
-        Ok(r.values)
+        Ok(mapped(kv::OP_SET_UNION, self.store.set_union(keys.to_vec()))?.values)
     }
 
     /// The strings at `keys`, in the order of `keys` (`None`: absent). One `GetMany` per
@@ -124,18 +110,16 @@ impl<'h, H: Host + ?Sized> Kv<'h, H> {
     /// per key (see [`batch::get_many_via`]). No keys, no call. Failures map as for the
     /// single operations, naming the operation that failed.
     pub fn get_many(&self, keys: &[String]) -> ServiceResult<Vec<Option<String>>> {
-        let values = batch::get_many_via(keys, |op, payload| {
-            self.host.call(LINK_NAME, KEYVALUE, op, payload)
-        })
-        .map_err(|e| match e {
-            batch::BatchError::Call { operation, error } => {
-                ServiceError::unavailable(format!("key-value {operation} failed: {error}"))
-            }
-            batch::BatchError::Encode { reason, .. } => ServiceError::internal(reason),
-            batch::BatchError::Reply { reason, .. } => {
-                ServiceError::internal(format!("key-value reply: {reason}"))
-            }
-        })?;
+        let values = batch::get_many_via(keys, |op, payload| self.store.raw_call(op, payload))
+            .map_err(|e| match e {
+                batch::BatchError::Call { operation, error } => {
+                    ServiceError::unavailable(format!("key-value {operation} failed: {error}"))
+                }
+                batch::BatchError::Encode { reason, .. } => ServiceError::internal(reason),
+                batch::BatchError::Reply { reason, .. } => {
+                    ServiceError::internal(format!("key-value reply: {reason}"))
+                }
+            })?;
         Ok(values
             .into_iter()
             .map(|r| r.exists.then_some(r.value))

@@ -3,7 +3,7 @@
 //!
 //! Every request is a JSON object with the camelCase field names below; every reply is a
 //! JSON `Result<T, ServiceError>` (`{"Ok": T}` or `{"Err": {"NotFound": {...}}}`), encoded
-//! with [`crate::host::reply`] and read with [`crate::host::ActorClient`]. Operations
+//! with [`crate::call::reply`] and read with [`crate::call::ActorClient`]. Operations
 //! without arguments take [`Empty`] (`{}`) and ignore whatever payload they get.
 //!
 //! Who calls whom (no cycles, so no call ever waits on an actor further up its own chain):

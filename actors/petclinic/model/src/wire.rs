@@ -6,6 +6,9 @@
 //! `nimbus-interface-httpserver` and `-keyvalue`, re-exported here; [`RequestExt`] and
 //! [`ResponseExt`] add the few helpers the actors share.
 
+/// The generated typed registration of `HandleRequest` (`Handlers::register_handle_request`),
+/// through which the HTTP-facing actors (gateway, ui) take their requests.
+pub use nimbus_interface_httpserver::Handlers;
 pub use nimbus_interface_httpserver::{OP_HANDLE_REQUEST, Request, Response};
 pub use nimbus_interface_keyvalue::{
     AddArgs, AddResponse, DelArgs, DelResponse, GetArgs, GetResponse, KeyExistsArgs, OP_ADD,

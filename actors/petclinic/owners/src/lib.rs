@@ -28,8 +28,9 @@
 mod seed;
 mod service;
 
+use nimbus_actor::HostCall;
+use petclinic_model::call::reply;
 use petclinic_model::codec::decode_json;
-use petclinic_model::host::{Host, reply};
 use petclinic_model::ops::{self, owners as op};
 
 pub use service::Owners;
@@ -40,7 +41,7 @@ pub use service::Owners;
 /// store behind the key-value link can change under a running instance (a link put again
 /// with another backend reaches the provider, never the actor), and a new store must be
 /// seeded too.
-pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+pub fn dispatch(host: &impl HostCall, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     if !op::ALL.contains(&operation) {
         return Err(format!("unknown operation: {operation}"));
     }
@@ -85,12 +86,12 @@ pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec
 /// The waPC exports (wasm32 only, so native test binaries can link several actors).
 #[cfg(target_arch = "wasm32")]
 mod guest {
+    use nimbus_actor::WapcHost;
     use nimbus_actor::{HandlerResult, register_function};
-    use petclinic_model::host::SdkHost;
     use petclinic_model::ops::owners as op;
 
     fn run(operation: &str, payload: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, operation, payload).map_err(Into::into)
+        crate::dispatch(&WapcHost, operation, payload).map_err(Into::into)
     }
 
     fn list_owners(p: &[u8]) -> HandlerResult<Vec<u8>> {

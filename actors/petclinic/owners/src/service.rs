@@ -14,8 +14,9 @@
 
 use std::collections::HashMap;
 
+use nimbus_actor::HostCall;
+use petclinic_model::call::ActorClient;
 use petclinic_model::error::{ServiceError, ServiceResult, both};
-use petclinic_model::host::{ActorClient, Host};
 use petclinic_model::kv::{Kv, parse_ids, parse_json};
 use petclinic_model::ops::{self, MAX_PET_IDS, VISITS_ALIAS, visits as visits_op};
 use petclinic_model::types::{
@@ -50,12 +51,12 @@ pub(crate) fn last_name_key(lower_case_name: &str) -> String {
 }
 
 /// The owners service over one host.
-pub struct Owners<'h, H: Host + ?Sized> {
+pub struct Owners<'h, H: HostCall + ?Sized> {
     host: &'h H,
     kv: Kv<'h, H>,
 }
 
-impl<'h, H: Host + ?Sized> Owners<'h, H> {
+impl<'h, H: HostCall + ?Sized> Owners<'h, H> {
     /// The service, storing through `host`'s key-value link.
     pub fn new(host: &'h H) -> Self {
         Owners {
@@ -72,7 +73,7 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
             return Ok(false);
         }
         self.host
-            .log("petclinic/owners: first start, writing seed owners, pets and pet types");
+            .console_log("petclinic/owners: first start, writing seed owners, pets and pet types");
         self.kv.set_json(PET_TYPES, &seed::pet_types())?;
         let visits = ActorClient::new(self.host, VISITS_ALIAS);
         for seed_owner in seed::OWNERS {
@@ -86,7 +87,7 @@ impl<'h, H: Host + ?Sized> Owners<'h, H> {
                     };
                     let added: ServiceResult<Visit> = visits.call(visits_op::ADD_VISIT, &request);
                     if let Err(e) = added {
-                        self.host.log(&format!(
+                        self.host.console_log(&format!(
                             "petclinic/owners: seed visit of pet {} not stored: {e}",
                             pet.id
                         ));

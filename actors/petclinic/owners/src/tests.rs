@@ -4,10 +4,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use nimbus_actor::{HostCall, HostError};
+use petclinic_model::call::reply;
 use petclinic_model::codec::{decode_json, encode, encode_json};
 use petclinic_model::error::{ServiceError, ServiceResult};
-use petclinic_model::host::Host;
-use petclinic_model::host::reply;
 use petclinic_model::ops::{self, VISITS_ALIAS, owners as op, visits as visits_op};
 use petclinic_model::serde_json;
 use petclinic_model::testing::TestHost;
@@ -108,15 +108,15 @@ fn seeding_writes_the_classic_data_once() {
 /// checked the gate before either incremented it.
 struct BlindGate(TestHost);
 
-impl Host for BlindGate {
-    fn call(&self, b: &str, ns: &str, op: &str, p: &[u8]) -> Result<Vec<u8>, String> {
+impl HostCall for BlindGate {
+    fn host_call(&self, b: &str, ns: &str, op: &str, p: &[u8]) -> Result<Vec<u8>, HostError> {
         if op == "KeyExists" {
-            return encode(&petclinic_model::wire::GetResponse::default());
+            return encode(&petclinic_model::wire::GetResponse::default()).map_err(HostError::new);
         }
-        self.0.call(b, ns, op, p)
+        self.0.host_call(b, ns, op, p)
     }
-    fn log(&self, msg: &str) {
-        self.0.log(msg);
+    fn console_log(&self, msg: &str) {
+        self.0.console_log(msg);
     }
 }
 

@@ -99,7 +99,8 @@ fn secure(response: Response) -> Response {
         .with_header("Cache-Control", "no-cache")
 }
 
-/// Runs operation `operation` (only `HandleRequest`) on a msgpack `Request`.
+/// Runs operation `operation` (only `HandleRequest`) on a msgpack `Request`: the bytes the
+/// generated `Handlers` decode in the actor, for native tests that route calls by alias.
 pub fn dispatch(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     if operation != OP_HANDLE_REQUEST {
         return Err(format!("unknown operation: {operation}"));
@@ -111,11 +112,11 @@ pub fn dispatch(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
 /// The waPC exports (wasm32 only, so native test binaries can link several actors).
 #[cfg(target_arch = "wasm32")]
 mod guest {
-    use nimbus_actor::{HandlerResult, register_function};
-    use petclinic_model::wire::OP_HANDLE_REQUEST;
+    use nimbus_actor::HandlerResult;
+    use petclinic_model::wire::{Handlers, Request, Response};
 
-    fn handle_request(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(OP_HANDLE_REQUEST, p).map_err(Into::into)
+    fn handle_request(request: Request) -> HandlerResult<Response> {
+        Ok(crate::handle(&request))
     }
 
     /// Registers the operation; called once by the host after instantiation.
@@ -123,7 +124,7 @@ mod guest {
     // SAFETY: `wapc_init` is the waPC init export; nothing else in the module defines it.
     #[unsafe(no_mangle)]
     pub extern "C" fn wapc_init() {
-        register_function(OP_HANDLE_REQUEST, handle_request);
+        Handlers::register_handle_request(handle_request);
     }
 }
 

@@ -18,8 +18,9 @@
 //! Seeding works as in the owners actor: on every call, `KeyExists` on the gate and, if it
 //! is missing, `Add(gate, 1)`; only the caller that gets 1 writes.
 
+use nimbus_actor::HostCall;
+use petclinic_model::call::reply;
 use petclinic_model::error::ServiceResult;
-use petclinic_model::host::{Host, reply};
 use petclinic_model::kv::{Kv, parse_json};
 use petclinic_model::ops::vets as op;
 use petclinic_model::types::{Id, Specialty, Vet, VetRecord};
@@ -47,12 +48,12 @@ const SEED_VETS: [(&str, &str, &[Id]); 6] = [
 ];
 
 /// The vets service over one host.
-pub struct Vets<'h, H: Host + ?Sized> {
+pub struct Vets<'h, H: HostCall + ?Sized> {
     host: &'h H,
     kv: Kv<'h, H>,
 }
 
-impl<'h, H: Host + ?Sized> Vets<'h, H> {
+impl<'h, H: HostCall + ?Sized> Vets<'h, H> {
     /// The service, storing through `host`'s key-value link.
     pub fn new(host: &'h H) -> Self {
         Vets {
@@ -68,7 +69,7 @@ impl<'h, H: Host + ?Sized> Vets<'h, H> {
             return Ok(false);
         }
         self.host
-            .log("petclinic/vets: first start, writing seed vets and specialties");
+            .console_log("petclinic/vets: first start, writing seed vets and specialties");
         let specialties: Vec<Specialty> = SEED_SPECIALTIES
             .iter()
             .map(|(id, name)| Specialty {
@@ -140,7 +141,7 @@ fn sorted_specialties(specialties: Option<Vec<Specialty>>) -> Vec<Specialty> {
 /// Runs vets operation `operation` (both take no arguments, so the payload is ignored),
 /// making sure seed data exists first (checked on every call, as the owners actor does:
 /// the store behind the link can change under a running instance).
-pub fn dispatch(host: &impl Host, operation: &str, _payload: &[u8]) -> Result<Vec<u8>, String> {
+pub fn dispatch(host: &impl HostCall, operation: &str, _payload: &[u8]) -> Result<Vec<u8>, String> {
     if !op::ALL.contains(&operation) {
         return Err(format!("unknown operation: {operation}"));
     }
@@ -158,15 +159,15 @@ pub fn dispatch(host: &impl Host, operation: &str, _payload: &[u8]) -> Result<Ve
 /// The waPC exports (wasm32 only, so native test binaries can link several actors).
 #[cfg(target_arch = "wasm32")]
 mod guest {
+    use nimbus_actor::WapcHost;
     use nimbus_actor::{HandlerResult, register_function};
-    use petclinic_model::host::SdkHost;
     use petclinic_model::ops::vets as op;
 
     fn list_vets(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, op::LIST_VETS, p).map_err(Into::into)
+        crate::dispatch(&WapcHost, op::LIST_VETS, p).map_err(Into::into)
     }
     fn list_specialties(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, op::LIST_SPECIALTIES, p).map_err(Into::into)
+        crate::dispatch(&WapcHost, op::LIST_SPECIALTIES, p).map_err(Into::into)
     }
 
     /// Registers the operations; called once by the host after instantiation.

@@ -16,9 +16,10 @@
 //!
 //! There is no seed of its own: the owners actor adds the seed visits when it seeds.
 
+use nimbus_actor::HostCall;
+use petclinic_model::call::reply;
 use petclinic_model::codec::decode_json;
 use petclinic_model::error::{ServiceError, ServiceResult, both};
-use petclinic_model::host::{Host, reply};
 use petclinic_model::kv::Kv;
 use petclinic_model::ops::{self, MAX_PET_IDS, visits as op};
 use petclinic_model::types::{Id, Visit, VisitFields};
@@ -34,11 +35,11 @@ fn pet_visits_key(pet_id: Id) -> String {
 }
 
 /// The visits service over one host.
-pub struct Visits<'h, H: Host + ?Sized> {
+pub struct Visits<'h, H: HostCall + ?Sized> {
     kv: Kv<'h, H>,
 }
 
-impl<'h, H: Host + ?Sized> Visits<'h, H> {
+impl<'h, H: HostCall + ?Sized> Visits<'h, H> {
     /// The service, storing through `host`'s key-value link.
     pub fn new(host: &'h H) -> Self {
         Visits { kv: Kv::new(host) }
@@ -100,7 +101,7 @@ impl<'h, H: Host + ?Sized> Visits<'h, H> {
 }
 
 /// Runs visits operation `operation` on `payload`.
-pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+pub fn dispatch(host: &impl HostCall, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     let visits = Visits::new(host);
     match operation {
         op::ADD_VISIT => {
@@ -118,15 +119,15 @@ pub fn dispatch(host: &impl Host, operation: &str, payload: &[u8]) -> Result<Vec
 /// The waPC exports (wasm32 only, so native test binaries can link several actors).
 #[cfg(target_arch = "wasm32")]
 mod guest {
+    use nimbus_actor::WapcHost;
     use nimbus_actor::{HandlerResult, register_function};
-    use petclinic_model::host::SdkHost;
     use petclinic_model::ops::visits as op;
 
     fn add_visit(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, op::ADD_VISIT, p).map_err(Into::into)
+        crate::dispatch(&WapcHost, op::ADD_VISIT, p).map_err(Into::into)
     }
     fn list_visits(p: &[u8]) -> HandlerResult<Vec<u8>> {
-        crate::dispatch(&SdkHost, op::LIST_VISITS, p).map_err(Into::into)
+        crate::dispatch(&WapcHost, op::LIST_VISITS, p).map_err(Into::into)
     }
 
     /// Registers the operations; called once by the host after instantiation.

@@ -1,75 +1,24 @@
-//! The one seam between the petclinic actors and the host: every capability call and every
-//! actor-to-actor call goes through [`Host::call`]. In a wasm32 actor it is [`SdkHost`]
-//! (`__host_call`); native tests plug in `testing::TestHost`, which speaks the same bytes.
+//! Actor-to-actor calls between the petclinic actors. These are the petclinic's own JSON
+//! operations ([`crate::ops`]), not a WIDL contract, so they have no generated sender; this
+//! client puts them over the same [`HostCall`] the generated capability senders use
+//! ([`nimbus_actor::WapcHost`] in a wasm32 actor, `testing::TestHost` in native tests).
 
+use nimbus_actor::HostCall;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{decode_json, encode_json};
 use crate::error::{ServiceError, ServiceResult};
 
-/// The host as the actor sees it: waPC host calls and a log.
-pub trait Host {
-    /// One `__host_call`: `binding` is the link name, `namespace` a contract id or an
-    /// actor's call alias. `Err` carries the host's error text.
-    fn call(
-        &self,
-        binding: &str,
-        namespace: &str,
-        operation: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, String>;
-
-    /// A line for the host's log.
-    fn log(&self, msg: &str);
-}
-
-impl<H: Host + ?Sized> Host for &H {
-    fn call(
-        &self,
-        binding: &str,
-        namespace: &str,
-        operation: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, String> {
-        (**self).call(binding, namespace, operation, payload)
-    }
-
-    fn log(&self, msg: &str) {
-        (**self).log(msg);
-    }
-}
-
-/// The real host of a wasm32 actor, through the `nimbus-actor` SDK. Off wasm32 every call
-/// fails (there is no host), which is what the SDK does there.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SdkHost;
-
-impl Host for SdkHost {
-    fn call(
-        &self,
-        binding: &str,
-        namespace: &str,
-        operation: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, String> {
-        nimbus_actor::host_call(binding, namespace, operation, payload).map_err(|e| e.to_string())
-    }
-
-    fn log(&self, msg: &str) {
-        nimbus_actor::console_log(msg);
-    }
-}
-
 /// Calls the operations of one other actor, addressed by its call alias. Requests and
 /// replies are JSON; a reply is a `Result<T, ServiceError>`, so 400s and 404s survive
 /// the hop.
-pub struct ActorClient<'h, H: Host + ?Sized> {
+pub struct ActorClient<'h, H: HostCall + ?Sized> {
     host: &'h H,
     alias: &'static str,
 }
 
-impl<'h, H: Host + ?Sized> ActorClient<'h, H> {
+impl<'h, H: HostCall + ?Sized> ActorClient<'h, H> {
     /// A client for the actor with call alias `alias`.
     pub fn new(host: &'h H, alias: &'static str) -> Self {
         ActorClient { host, alias }
@@ -87,7 +36,7 @@ impl<'h, H: Host + ?Sized> ActorClient<'h, H> {
         // An empty binding is the default link name; the namespace is the call alias.
         let reply = self
             .host
-            .call("", self.alias, operation, &payload)
+            .host_call("", self.alias, operation, &payload)
             .map_err(|e| {
                 ServiceError::unavailable(format!(
                     "call to {} ({operation}) failed: {e}",
@@ -113,6 +62,8 @@ pub fn reply<T: Serialize>(result: &ServiceResult<T>) -> Result<Vec<u8>, String>
 mod tests {
     use std::cell::RefCell;
 
+    use nimbus_actor::HostError;
+
     use super::*;
 
     /// binding, namespace, operation, payload.
@@ -124,14 +75,14 @@ mod tests {
         calls: RefCell<Vec<Recorded>>,
     }
 
-    impl Host for Canned {
-        fn call(&self, b: &str, ns: &str, op: &str, p: &[u8]) -> Result<Vec<u8>, String> {
+    impl HostCall for Canned {
+        fn host_call(&self, b: &str, ns: &str, op: &str, p: &[u8]) -> Result<Vec<u8>, HostError> {
             self.calls
                 .borrow_mut()
                 .push((b.into(), ns.into(), op.into(), p.to_vec()));
-            self.answer.clone()
+            self.answer.clone().map_err(HostError::new)
         }
-        fn log(&self, _: &str) {}
+        fn console_log(&self, _: &str) {}
     }
 
     #[test]
@@ -187,11 +138,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.status(), 500);
         assert!(err.message().contains("unreadable reply"), "{err}");
-    }
-
-    #[test]
-    fn sdk_host_fails_off_wasm() {
-        let err = SdkHost.call("default", "x", "Op", b"").unwrap_err();
-        assert!(err.contains("no waPC host"), "{err}");
     }
 }
