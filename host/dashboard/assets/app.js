@@ -39,6 +39,12 @@ function uptime(s) {
   return `${s}s`;
 }
 
+/** An event's RFC 3339 time as local wall-clock time (the title keeps the original). */
+function eventTime(text) {
+  const when = new Date(text);
+  return Number.isNaN(when.getTime()) ? text || '' : when.toLocaleTimeString();
+}
+
 function renderSummary(view) {
   const actors = new Set();
   let instances = 0, providers = 0;
@@ -135,7 +141,7 @@ function renderLinks(view) {
 function renderEvents(view) {
   const items = view.events.map((e) =>
     el('li', { testid: 'event' },
-      el('time', {}, (e.time || '').replace('T', ' ').replace(/\.\d+/, '').replace('Z', '')),
+      el('time', { dateTime: e.time, title: e.time }, eventTime(e.time)),
       el('span', { class: /failed/.test(e.kind) ? 'kind failed' : 'kind' }, e.kind), ' ',
       el('span', { class: 'id' }, e.source === 'n/a' ? '' : short(e.source)), ' ',
       e.summary));

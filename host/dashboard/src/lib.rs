@@ -204,10 +204,14 @@ async fn follow_events(
         }
     };
     while let Some(event) = events.next().await {
-        aggregator
+        let kept = aggregator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_event(&event);
-        poke.notify_one();
+        // Not on heartbeats: each round's ping makes every host send one, and a poke per
+        // heartbeat would start the next round at once, and so on without a pause.
+        if kept {
+            poke.notify_one();
+        }
     }
 }

@@ -72,10 +72,11 @@ pub struct ActorView {
     pub live: Option<u64>,
     /// Instances running a call now, when the host reports statistics.
     pub in_use: Option<u64>,
-    /// Calls run on this host since it started (all operations).
-    pub calls: u64,
+    /// Calls run on this host since it started (all operations); `None` when the host
+    /// keeps no call metrics.
+    pub calls: Option<u64>,
     /// Failed calls among them.
-    pub errors: u64,
+    pub errors: Option<u64>,
 }
 
 /// One provider on one host.
@@ -224,8 +225,10 @@ impl Aggregator {
         }
     }
 
-    /// Adds an event (heartbeats are left out: every host sends one every 30 s).
-    pub fn push_event(&mut self, event: &CloudEvent) {
+    /// Adds an event; `false` when it is left out: heartbeats, which every host sends
+    /// every 30 s and in answer to each `ping.hosts` (so to each of a lattice
+    /// dashboard's rounds).
+    pub fn push_event(&mut self, event: &CloudEvent) -> bool {
         let kind = event
             .event_type
             .rsplit('.')
@@ -233,7 +236,7 @@ impl Aggregator {
             .unwrap_or(&event.event_type)
             .to_string();
         if kind == "host_heartbeat" {
-            return;
+            return false;
         }
         self.events.push_front((
             EventView {
@@ -245,6 +248,7 @@ impl Aggregator {
             event.data.clone(),
         ));
         self.events.truncate(self.max_events);
+        true
     }
 
     /// Takes in a round and makes the view.
@@ -316,14 +320,15 @@ impl Aggregator {
                             .flat_map(|s| s.operations.iter().filter(|o| o.actor == a.id));
                         let (calls, errors) =
                             ops.fold((0, 0), |(c, e), o| (c + o.calls, e + o.errors));
+                        let metrics = stats.is_some_and(|s| s.metrics);
                         ActorView {
                             id: a.id.clone(),
                             name: name_of(&a.id),
                             instances: a.instances.len(),
                             live: instances.map(|i| i.live),
                             in_use: instances.map(|i| i.in_use),
-                            calls,
-                            errors,
+                            calls: metrics.then_some(calls),
+                            errors: metrics.then_some(errors),
                         }
                     })
                     .collect();
@@ -607,6 +612,52 @@ mod tests {
         assert_eq!(late.operations[0].rate_per_sec, Some(11.0 / 18.0));
         let later = agg.update(&round(stats(31_000, 51, 4)), "lattice", "l");
         assert_eq!(later.operations[0].rate_per_sec, Some(1.0));
+    }
+
+    fn event(name: &str, data: serde_json::Value) -> CloudEvent {
+        CloudEvent {
+            specversion: "1.0".into(),
+            event_type: format!("com.wasmcloud.lattice.{name}"),
+            source: "N1".into(),
+            id: "1".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            datacontenttype: "application/json".into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn events_leave_out_heartbeats_and_name_known_actors() {
+        let mut agg = Aggregator::new(Duration::from_secs(10), 2);
+        assert!(!agg.push_event(&event("host_heartbeat", serde_json::json!({}))));
+        let key = "M".repeat(56);
+        assert!(agg.push_event(&event(
+            "actors_started",
+            serde_json::json!({ "public_key": key, "count": 2 })
+        )));
+        let mut collected = round(stats(1_000, 1, 0));
+        collected.hosts[0]
+            .inventory
+            .actors
+            .push(nimbus_core::ctl::ActorDescription {
+                id: key.clone(),
+                name: Some("counter".into()),
+                ..Default::default()
+            });
+        let view = agg.update(&collected, "lattice", "l");
+        assert_eq!(view.events.len(), 1, "{:?}", view.events);
+        assert_eq!(view.events[0].kind, "actors_started");
+        assert_eq!(view.events[0].summary, "public_key=counter count=2");
+        // At most `max_events`, newest first.
+        for n in 0..3 {
+            agg.push_event(&event(
+                "linkdef_set",
+                serde_json::json!({ "link_name": n.to_string() }),
+            ));
+        }
+        let view = agg.update(&collected, "lattice", "l");
+        let summaries: Vec<_> = view.events.iter().map(|e| e.summary.as_str()).collect();
+        assert_eq!(summaries, ["link_name=2", "link_name=1"]);
     }
 
     #[test]
