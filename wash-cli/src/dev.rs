@@ -113,6 +113,9 @@ struct DevReport {
     host_id: String,
     mode: &'static str,
     lattice: String,
+    /// The lattice's NATS server (absent: standalone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nats_url: Option<String>,
     providers: Vec<DevLink>,
     urls: Vec<String>,
     /// Where the dashboard is served (absent: no `--dashboard`).
@@ -131,10 +134,17 @@ struct DevLink {
     values: BTreeMap<String, String>,
 }
 
-/// One thing that happened in the loop, printed as a line (or a JSON object per line).
+/// One thing that happened in the loop, printed as a line (with `--output json`, one JSON
+/// object per line after the report, tagged by `event`).
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 enum DevEvent {
+    /// What the session runs (JSON only; the text form is [`report_text`]).
+    Session(DevReport),
+    /// The watcher runs.
+    Watching { directory: String, serving: bool },
+    /// The actor serves: from now on saves are swapped in.
+    Ready,
     /// Files changed; a build starts.
     Rebuilding { changed: Vec<String> },
     /// The first good build runs.
@@ -162,6 +172,17 @@ enum DevEvent {
 impl DevEvent {
     fn text(&self) -> String {
         match self {
+            DevEvent::Session(report) => report_text(report),
+            DevEvent::Watching { directory, serving } => {
+                if *serving {
+                    format!(
+                        "watching {directory} (src/, Cargo.toml, {PROJECT_FILE}): save a change to rebuild and swap it in"
+                    )
+                } else {
+                    format!("watching {directory}; waiting for a build that compiles")
+                }
+            }
+            DevEvent::Ready => "ready; press Ctrl-C to stop".to_string(),
             DevEvent::Rebuilding { changed } => {
                 format!("change in {}: rebuilding", changed.join(", "))
             }
@@ -462,6 +483,7 @@ impl Session {
             host_id: self.host.id().to_string(),
             mode,
             lattice: self.host.lattice().to_string(),
+            nats_url: args.nats_url.clone(),
             urls: self
                 .links
                 .iter()
@@ -488,18 +510,17 @@ impl Session {
             () = self.build_and_deploy(dir, &options, output) => {}
             () = &mut shutdown => return Ok(()),
         }
-        output.print(|| report_text(&report, args.nats_url.as_deref()), &report)?;
-        if self.actor_id.is_none() {
-            println!(
-                "watching {}; waiting for a build that compiles",
-                dir.display()
-            );
-        } else {
-            println!(
-                "watching {} (src/, Cargo.toml, {PROJECT_FILE}): save a change to rebuild and swap it in",
-                dir.display()
-            );
-            println!("ready; press Ctrl-C to stop");
+        match output {
+            OutputFormat::Json => DevEvent::Session(report).print(output),
+            _ => println!("{}", report_text(&report)),
+        }
+        DevEvent::Watching {
+            directory: dir.display().to_string(),
+            serving: self.actor_id.is_some(),
+        }
+        .print(output);
+        if self.actor_id.is_some() {
+            DevEvent::Ready.print(output);
         }
         loop {
             tokio::select! {
@@ -537,7 +558,7 @@ impl Session {
                 () = &mut shutdown => break,
             }
             if !had_actor && self.actor_id.is_some() {
-                println!("ready; press Ctrl-C to stop");
+                DevEvent::Ready.print(output);
             }
         }
         eprintln!("stopping ...");
@@ -734,8 +755,8 @@ impl Session {
     }
 }
 
-fn report_text(report: &DevReport, nats_url: Option<&str>) -> String {
-    let mut text = match nats_url {
+fn report_text(report: &DevReport) -> String {
+    let mut text = match &report.nats_url {
         Some(url) => format!(
             "host {} joined lattice `{}` at {url}",
             report.host_id, report.lattice
@@ -898,6 +919,33 @@ mod tests {
         assert!(plan.needs_lattice());
         let plan = Plan::of(&file, Path::new("/p"), Some(9002))?;
         assert_eq!(plan.providers[0].values["port"], "9002");
+        Ok(())
+    }
+
+    #[test]
+    fn events_are_one_json_object_tagged_by_event() -> anyhow::Result<()> {
+        let updated = DevEvent::Updated {
+            actor_id: "M1".into(),
+            build_ms: 1200,
+            swap_ms: 30,
+        };
+        assert_eq!(
+            serde_json::to_value(&updated)?,
+            serde_json::json!({"event": "updated", "actor_id": "M1", "build_ms": 1200, "swap_ms": 30})
+        );
+        assert_eq!(
+            updated.text(),
+            "updated actor M1 in place (build 1.20 s, swap 0.03 s)"
+        );
+        assert_eq!(
+            serde_json::to_value(DevEvent::Ready)?,
+            serde_json::json!({"event": "ready"})
+        );
+        let failed = DevEvent::Failed {
+            error: "cargo build failed".into(),
+            serving: true,
+        };
+        assert!(failed.text().contains("still serving the last good build"));
         Ok(())
     }
 
