@@ -149,3 +149,55 @@ fn wash_up_dashboard_on_a_port_in_use_fails_naming_the_address_and_the_flag() {
         "nothing started"
     );
 }
+
+#[test]
+fn wash_ui_with_observer_credentials_reads_an_authenticated_lattice() {
+    let dir = tempfile::tempdir().unwrap();
+    let lattice = format!("uiauth-{}", std::process::id());
+    let port = nimbus_tests::servers::free_port();
+    // `wash up --nats-server` makes the lattice's credentials (as `wash lattice init`
+    // does) and runs a nats-server that admits only them.
+    let mut up = wash(dir.path());
+    up.args([
+        "up",
+        "--nats-server",
+        &port.to_string(),
+        "--lattice",
+        &lattice,
+    ])
+    .args(["--no-reconciler", "--dashboard", "127.0.0.1:0"])
+    .arg("--nats-store")
+    .arg(dir.path().join("js"))
+    .env(
+        "NATS_SERVER",
+        nimbus_tests::servers::find_binary("NATS_SERVER", "nats-server"),
+    );
+    let (child, text) = common::spawn_until_ready(&mut up);
+    let _up = Running(child);
+    let host_id = common::host_id(&text);
+    let observer = dir
+        .path()
+        .join(".wash/lattices")
+        .join(&lattice)
+        .join("observer.creds");
+    assert!(observer.is_file(), "no {}: {text}", observer.display());
+
+    let mut ui = wash(dir.path());
+    ui.args(["ui", "--nats-url", &format!("nats://127.0.0.1:{port}")])
+        .args(["--lattice", &lattice, "--addr", "127.0.0.1:0", "--creds"])
+        .arg(&observer);
+    let (child, text) = common::spawn_until_ready(&mut ui);
+    let _ui = Running(child);
+    let port = dashboard_port(&text, &format!("dashboard of lattice `{lattice}` at "));
+    // The observer may ping, read inventories, links and the stats query, and follow
+    // the events: the host shows with its call metrics and no error.
+    let view = wait_view(port, "the host with its statistics", |v| {
+        v["hosts"].as_array().is_some_and(|h| {
+            h.iter()
+                .any(|h| h["id"] == host_id.as_str() && h["metrics"] == true)
+        })
+    });
+    assert!(view["problems"].as_array().unwrap().is_empty(), "{view:#}");
+    let host = &view["hosts"][0];
+    assert_eq!(host["stats_error"], serde_json::Value::Null, "{host:#}");
+}
