@@ -457,6 +457,42 @@ fn dev_joins_a_lattice_with_nats_url_and_deletes_its_links_on_ctrl_c() {
 }
 
 #[test]
+#[ignore = "builds a generated actor; scripts/test.sh runs it after the main run"]
+fn dev_starts_a_broken_kvcounter_once_it_compiles_and_counts_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = wash(dir.path())
+        .args(["new", "actor", "counter", "--template", "kvcounter"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = dir.path().join("counter");
+    let lib = project.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    // It does not compile at first: wash dev says so and waits for a save.
+    std::fs::write(&lib, format!("{source}\nfn broken( {{}}\n")).unwrap();
+    let port = free_port();
+    let mut dev = Dev::start(&project, port, &[]);
+    dev.wait_for("waiting for a build that compiles", 1, BUILD_DEADLINE);
+    assert!(!dev.stdout().contains("ready"), "{}", dev.stdout());
+    assert!(dev.stderr().contains("error"), "{}", dev.stderr());
+    // Fixed: it starts, with the providers of [dev] (HTTP, key-value in memory) linked.
+    std::fs::write(&lib, &source).unwrap();
+    dev.wait_for("ready", 1, BUILD_DEADLINE);
+    assert!(dev.stdout().contains("started actor M"), "{}", dev.stdout());
+    for expected in [1, 2] {
+        let (status, body) = try_get(port, "/a").unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, format!("{{\"counter\":{expected}}}"));
+    }
+    let status = dev.interrupt();
+    assert!(status.success(), "wash dev exited with {status}");
+}
+
+#[test]
 fn dev_on_a_port_in_use_is_a_clear_error_and_builds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let project = new_hello(dir.path(), "hello");
