@@ -107,8 +107,13 @@ fn wash_ui_shows_both_hosts_of_a_lattice_with_their_metrics() {
         "{text}"
     );
     let port = dashboard_port(&text, &format!("dashboard of lattice `{lattice}` at "));
-    let view = wait_view(port, "both hosts", |v| {
-        v["hosts"].as_array().is_some_and(|h| h.len() == 2)
+    // A round where both hosts answered everything in time (a reply may miss one).
+    let view = wait_view(port, "both hosts with their statistics", |v| {
+        v["hosts"].as_array().is_some_and(|h| {
+            h.len() == 2
+                && h.iter()
+                    .all(|h| h["metrics"] == true && h["stats_error"].is_null())
+        })
     });
     assert_eq!(view["mode"], "lattice");
     for id in &ids {
