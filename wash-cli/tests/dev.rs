@@ -597,6 +597,20 @@ fn dev_on_a_port_in_use_is_a_clear_error_and_builds_nothing() {
     assert!(err.contains(&format!("port {port} is in use")), "{err}");
     assert!(err.contains("wash dev --port PORT"), "{err}");
     assert!(!err.contains("cargo build"), "it built: {err}");
+    // The dashboard's port in use: refused as early, naming the flag.
+    let out = wash(&project)
+        .args(["dev", "--port", &free_port().to_string(), "--dashboard"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "wash dev ran with its dashboard port in use"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--dashboard"), "{err}");
+    assert!(!err.contains("cargo build"), "it built: {err}");
     // Nothing was written (no build dir, no keys, no target).
     assert_eq!(snapshot(&project), before);
     drop(taken);
