@@ -1,12 +1,15 @@
 //! [`KeyValueProvider`]: the `wasmcloud:keyvalue` capability over the SDK's [`Provider`]
-//! trait. Each linked actor gets the backend its link values choose; invocations are decoded
-//! from msgpack, run against that backend, and encoded back in the published shapes.
+//! trait. Each linked actor gets the backend its link values choose. Invocations of the
+//! WIDL operations go through the generated `dispatch_store` / `dispatch_batch_store`
+//! (decode, call the `Store` / `BatchStore` method, encode); the 0.x `KeyValue.*` forms,
+//! which no WIDL describes, are decoded here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use nimbus_interface_keyvalue as kv;
 use nimbus_provider_sdk::{
     CallContext, HealthCheckResponse, LinkDefinition, Provider, ProviderContext, ProviderError,
 };
@@ -157,7 +160,7 @@ impl Provider for KeyValueProvider {
             operation,
             backend = backend.kind()
         );
-        let result = dispatch(backend.as_ref(), operation, &payload)
+        let result = dispatch(backend.as_ref(), ctx, operation, &payload)
             .instrument(span.clone())
             .await;
         if let Err(e) = &result {
@@ -252,6 +255,7 @@ fn expiry(operation: &str, seconds: i64) -> Result<Option<Duration>, ProviderErr
 /// have (`KeyValue.Push`, ...) runs the 0.2 operation.
 pub async fn dispatch(
     store: &dyn KvBackend,
+    ctx: &CallContext,
     operation: &str,
     payload: &[u8],
 ) -> Result<Vec<u8>, ProviderError> {
@@ -260,13 +264,13 @@ pub async fn dispatch(
             dispatch_v0(store, operation, method, payload).await
         }
         Some(method) if wire::OPERATIONS.contains(&method) => {
-            dispatch_v02(store, method, payload).await
+            dispatch_v02(store, ctx, method, payload).await
         }
         Some(_) => {
             warn!(operation, "unknown 0.x key-value operation");
             Err(unknown(operation))
         }
-        None => dispatch_v02(store, operation, payload).await,
+        None => dispatch_v02(store, ctx, operation, payload).await,
     }
 }
 
@@ -289,166 +293,266 @@ const V0_METHODS: [&str; 15] = [
     "SetClear",
 ];
 
-/// The 0.2 operations, by their WIDL names.
+/// The 0.2 operations and the batched ones of the nimbus extension, by their WIDL names:
+/// the generated dispatchers of `nimbus-interface-keyvalue` decode the request, call the
+/// method of [`Backed`] and encode its response.
 async fn dispatch_v02(
     store: &dyn KvBackend,
+    ctx: &CallContext,
     op: &str,
     payload: &[u8],
 ) -> Result<Vec<u8>, ProviderError> {
-    match op {
-        wire::OP_GET => {
-            let a: wire::GetArgs = decode(op, payload)?;
-            let value = store.get(&a.key).await.map_err(backend_err)?;
-            encode(&wire::GetResponse {
-                exists: value.is_some(),
-                value: value.unwrap_or_default(),
-            })
-        }
-        wire::OP_ADD => {
-            let a: wire::AddArgs = decode(op, payload)?;
-            let n = store
-                .add(&a.key, a.value.into())
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::AddResponse {
-                value: to_i32("the counter", &a.key, n)?,
-            })
-        }
-        wire::OP_SET => {
-            let a: wire::SetArgs = decode(op, payload)?;
-            let expires = expiry(op, a.expires.into())?;
-            store
-                .set(&a.key, &a.value, expires)
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::SetResponse { value: a.value })
-        }
-        wire::OP_DEL | wire::OP_CLEAR => {
-            let a: wire::DelArgs = decode(op, payload)?;
-            store.del(&a.key).await.map_err(backend_err)?;
-            encode(&wire::DelResponse { key: a.key })
-        }
-        wire::OP_RANGE => {
-            let a: wire::RangeArgs = decode(op, payload)?;
-            let values = store
-                .list_range(&a.key, a.start.into(), a.stop.into())
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::ListRangeResponse { values })
-        }
-        wire::OP_PUSH => {
-            let a: wire::PushArgs = decode(op, payload)?;
-            let len = store
-                .list_push(&a.key, &a.value)
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::ListResponse {
-                new_count: to_i32("the length", &a.key, len)?,
-            })
-        }
-        wire::OP_LIST_ITEM_DELETE => {
-            let a: wire::ListItemDeleteArgs = decode(op, payload)?;
-            let r = store
-                .list_remove(&a.key, &a.value, Removal::All)
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::ListResponse {
-                new_count: to_i32("the removed count", &a.key, r.removed)?,
-            })
-        }
-        wire::OP_SET_ADD => {
-            let a: wire::SetAddArgs = decode(op, payload)?;
-            let c = store.set_add(&a.key, &a.value).await.map_err(backend_err)?;
-            encode(&wire::SetOperationResponse {
-                new_count: i32::from(c.changed),
-            })
-        }
-        wire::OP_SET_REMOVE => {
-            let a: wire::SetRemoveArgs = decode(op, payload)?;
-            let c = store
-                .set_remove(&a.key, &a.value)
-                .await
-                .map_err(backend_err)?;
-            encode(&wire::SetOperationResponse {
-                new_count: i32::from(c.changed),
-            })
-        }
-        wire::OP_SET_UNION => {
-            let a: wire::SetUnionArgs = decode(op, payload)?;
-            let values = store.set_union(&a.keys).await.map_err(backend_err)?;
-            encode(&wire::SetQueryResponse { values })
-        }
-        wire::OP_SET_INTERSECTION => {
-            let a: wire::SetIntersectionArgs = decode(op, payload)?;
-            let values = store.set_intersection(&a.keys).await.map_err(backend_err)?;
-            encode(&wire::SetQueryResponse { values })
-        }
-        wire::OP_SET_QUERY => {
-            let a: wire::SetQueryArgs = decode(op, payload)?;
-            let values = store.set_members(&a.key).await.map_err(backend_err)?;
-            encode(&wire::SetQueryResponse { values })
-        }
-        wire::OP_KEY_EXISTS => {
-            let a: wire::KeyExistsArgs = decode(op, payload)?;
-            let exists = store.exists(&a.key).await.map_err(backend_err)?;
-            encode(&wire::GetResponse {
-                value: String::new(),
-                exists,
-            })
-        }
-        wire::OP_GET_MANY => {
-            let a: wire::GetManyArgs = decode(op, payload)?;
-            check_batch_len(wire::OP_GET_MANY, a.keys.len())?;
-            let values = store.get_many(&a.keys).await.map_err(batch_err(op))?;
-            encode(&wire::GetManyResponse {
-                values: values
-                    .into_iter()
-                    .map(|value| wire::GetResponse {
-                        exists: value.is_some(),
-                        value: value.unwrap_or_default(),
-                    })
-                    .collect(),
-            })
-        }
-        wire::OP_SET_MANY => {
-            let a: wire::SetManyArgs = decode(op, payload)?;
-            check_batch_len(wire::OP_SET_MANY, a.items.len())?;
-            let count = u32::try_from(a.items.len()).unwrap_or(u32::MAX);
-            // Every item is checked before anything is written.
-            let items = a
-                .items
+    let backed = Backed(store);
+    if wire::BATCH_OPERATIONS.contains(&op) {
+        kv::dispatch_batch_store(&backed, ctx, op, payload).await
+    } else {
+        kv::dispatch_store(&backed, ctx, op, payload).await
+    }
+}
+
+/// One linked actor's backend as the generated `Store` and `BatchStore` traits see it.
+struct Backed<'a>(&'a dyn KvBackend);
+
+impl kv::Store for Backed<'_> {
+    async fn get(
+        &self,
+        _: &CallContext,
+        a: wire::GetArgs,
+    ) -> Result<wire::GetResponse, ProviderError> {
+        let value = self.0.get(&a.key).await.map_err(backend_err)?;
+        Ok(wire::GetResponse {
+            exists: value.is_some(),
+            value: value.unwrap_or_default(),
+        })
+    }
+
+    async fn add(
+        &self,
+        _: &CallContext,
+        a: wire::AddArgs,
+    ) -> Result<wire::AddResponse, ProviderError> {
+        let n = self
+            .0
+            .add(&a.key, a.value.into())
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::AddResponse {
+            value: to_i32("the counter", &a.key, n)?,
+        })
+    }
+
+    async fn set(
+        &self,
+        _: &CallContext,
+        a: wire::SetArgs,
+    ) -> Result<wire::SetResponse, ProviderError> {
+        let expires = expiry(wire::OP_SET, a.expires.into())?;
+        self.0
+            .set(&a.key, &a.value, expires)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::SetResponse { value: a.value })
+    }
+
+    async fn del(
+        &self,
+        _: &CallContext,
+        a: wire::DelArgs,
+    ) -> Result<wire::DelResponse, ProviderError> {
+        self.0.del(&a.key).await.map_err(backend_err)?;
+        Ok(wire::DelResponse { key: a.key })
+    }
+
+    async fn clear(
+        &self,
+        _: &CallContext,
+        a: wire::ClearArgs,
+    ) -> Result<wire::DelResponse, ProviderError> {
+        self.0.del(&a.key).await.map_err(backend_err)?;
+        Ok(wire::DelResponse { key: a.key })
+    }
+
+    async fn range(
+        &self,
+        _: &CallContext,
+        a: wire::RangeArgs,
+    ) -> Result<wire::ListRangeResponse, ProviderError> {
+        let values = self
+            .0
+            .list_range(&a.key, a.start.into(), a.stop.into())
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::ListRangeResponse { values })
+    }
+
+    async fn push(
+        &self,
+        _: &CallContext,
+        a: wire::PushArgs,
+    ) -> Result<wire::ListResponse, ProviderError> {
+        let len = self
+            .0
+            .list_push(&a.key, &a.value)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::ListResponse {
+            new_count: to_i32("the length", &a.key, len)?,
+        })
+    }
+
+    async fn list_item_delete(
+        &self,
+        _: &CallContext,
+        a: wire::ListItemDeleteArgs,
+    ) -> Result<wire::ListResponse, ProviderError> {
+        let r = self
+            .0
+            .list_remove(&a.key, &a.value, Removal::All)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::ListResponse {
+            new_count: to_i32("the removed count", &a.key, r.removed)?,
+        })
+    }
+
+    async fn set_add(
+        &self,
+        _: &CallContext,
+        a: wire::SetAddArgs,
+    ) -> Result<wire::SetOperationResponse, ProviderError> {
+        let c = self
+            .0
+            .set_add(&a.key, &a.value)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::SetOperationResponse {
+            new_count: i32::from(c.changed),
+        })
+    }
+
+    async fn set_remove(
+        &self,
+        _: &CallContext,
+        a: wire::SetRemoveArgs,
+    ) -> Result<wire::SetOperationResponse, ProviderError> {
+        let c = self
+            .0
+            .set_remove(&a.key, &a.value)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::SetOperationResponse {
+            new_count: i32::from(c.changed),
+        })
+    }
+
+    async fn set_union(
+        &self,
+        _: &CallContext,
+        a: wire::SetUnionArgs,
+    ) -> Result<wire::SetQueryResponse, ProviderError> {
+        let values = self.0.set_union(&a.keys).await.map_err(backend_err)?;
+        Ok(wire::SetQueryResponse { values })
+    }
+
+    async fn set_intersection(
+        &self,
+        _: &CallContext,
+        a: wire::SetIntersectionArgs,
+    ) -> Result<wire::SetQueryResponse, ProviderError> {
+        let values = self
+            .0
+            .set_intersection(&a.keys)
+            .await
+            .map_err(backend_err)?;
+        Ok(wire::SetQueryResponse { values })
+    }
+
+    async fn set_query(
+        &self,
+        _: &CallContext,
+        a: wire::SetQueryArgs,
+    ) -> Result<wire::SetQueryResponse, ProviderError> {
+        let values = self.0.set_members(&a.key).await.map_err(backend_err)?;
+        Ok(wire::SetQueryResponse { values })
+    }
+
+    async fn key_exists(
+        &self,
+        _: &CallContext,
+        a: wire::KeyExistsArgs,
+    ) -> Result<wire::GetResponse, ProviderError> {
+        let exists = self.0.exists(&a.key).await.map_err(backend_err)?;
+        Ok(wire::GetResponse {
+            value: String::new(),
+            exists,
+        })
+    }
+}
+
+impl kv::BatchStore for Backed<'_> {
+    async fn get_many(
+        &self,
+        _: &CallContext,
+        a: wire::GetManyArgs,
+    ) -> Result<wire::GetManyResponse, ProviderError> {
+        let op = wire::OP_GET_MANY;
+        check_batch_len(op, a.keys.len())?;
+        let values = self.0.get_many(&a.keys).await.map_err(batch_err(op))?;
+        Ok(wire::GetManyResponse {
+            values: values
                 .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let expires = expiry(op, item.expires.into()).map_err(|e| match e {
-                        ProviderError::BadPayload { operation, reason } => {
-                            ProviderError::BadPayload {
-                                operation,
-                                reason: format!("item {i} (key {:?}): {reason}", item.key),
-                            }
-                        }
-                        other => other,
-                    })?;
-                    Ok(SetItem {
-                        key: item.key,
-                        value: item.value,
-                        expires,
-                    })
+                .map(|value| wire::GetResponse {
+                    exists: value.is_some(),
+                    value: value.unwrap_or_default(),
                 })
-                .collect::<Result<Vec<_>, ProviderError>>()?;
-            store.set_many(&items).await.map_err(batch_err(op))?;
-            encode(&wire::SetManyResponse { count })
-        }
-        wire::OP_DEL_MANY => {
-            let a: wire::DelManyArgs = decode(op, payload)?;
-            check_batch_len(wire::OP_DEL_MANY, a.keys.len())?;
-            let deleted = store.del_many(&a.keys).await.map_err(batch_err(op))?;
-            encode(&wire::DelManyResponse {
-                // At most MAX_BATCH keys, so it fits.
-                deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
+                .collect(),
+        })
+    }
+
+    async fn set_many(
+        &self,
+        _: &CallContext,
+        a: wire::SetManyArgs,
+    ) -> Result<wire::SetManyResponse, ProviderError> {
+        let op = wire::OP_SET_MANY;
+        check_batch_len(op, a.items.len())?;
+        let count = u32::try_from(a.items.len()).unwrap_or(u32::MAX);
+        // Every item is checked before anything is written.
+        let items = a
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let expires = expiry(op, item.expires.into()).map_err(|e| match e {
+                    ProviderError::BadPayload { operation, reason } => ProviderError::BadPayload {
+                        operation,
+                        reason: format!("item {i} (key {:?}): {reason}", item.key),
+                    },
+                    other => other,
+                })?;
+                Ok(SetItem {
+                    key: item.key,
+                    value: item.value,
+                    expires,
+                })
             })
-        }
-        _ => Err(unknown(op)),
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        self.0.set_many(&items).await.map_err(batch_err(op))?;
+        Ok(wire::SetManyResponse { count })
+    }
+
+    async fn del_many(
+        &self,
+        _: &CallContext,
+        a: wire::DelManyArgs,
+    ) -> Result<wire::DelManyResponse, ProviderError> {
+        let op = wire::OP_DEL_MANY;
+        check_batch_len(op, a.keys.len())?;
+        let deleted = self.0.del_many(&a.keys).await.map_err(batch_err(op))?;
+        Ok(wire::DelManyResponse {
+            // At most MAX_BATCH keys, so it fits.
+            deleted: u32::try_from(deleted).unwrap_or(u32::MAX),
+        })
     }
 }
 

@@ -1355,11 +1355,15 @@ impl<'a> Generator<'a> {
              ::rmp_serde::to_vec_named(item)\n\
              }\n\n\
              /// Decodes one msgpack value. Structs are accepted as maps or as positional arrays, and\n\
-             /// unknown map keys are ignored, as the published crates' `deserialize` did.\n\
+             /// unknown map keys are ignored, as the published crates' `deserialize` did. Nesting\n\
+             /// deeper than 128 arrays or maps is an error: serde skips an unknown key's value\n\
+             /// recursively, and a thousand nested maps would overflow the decoding thread's stack.\n\
              pub fn deserialize<T: ::serde::de::DeserializeOwned>(\n\
              buf: &[u8],\n\
              ) -> Result<T, ::rmp_serde::decode::Error> {\n\
-             ::rmp_serde::from_slice(buf)\n\
+             let mut de = ::rmp_serde::Deserializer::from_read_ref(buf);\n\
+             de.set_max_depth(129);\n\
+             <T as ::serde::Deserialize>::deserialize(&mut de)\n\
              }\n",
         );
     }

@@ -423,11 +423,15 @@ pub fn serialize<T: ::serde::Serialize + ?Sized>(
 }
 
 /// Decodes one msgpack value. Structs are accepted as maps or as positional arrays, and
-/// unknown map keys are ignored, as the published crates' `deserialize` did.
+/// unknown map keys are ignored, as the published crates' `deserialize` did. Nesting
+/// deeper than 128 arrays or maps is an error: serde skips an unknown key's value
+/// recursively, and a thousand nested maps would overflow the decoding thread's stack.
 pub fn deserialize<T: ::serde::de::DeserializeOwned>(
     buf: &[u8],
 ) -> Result<T, ::rmp_serde::decode::Error> {
-    ::rmp_serde::from_slice(buf)
+    let mut de = ::rmp_serde::Deserializer::from_read_ref(buf);
+    de.set_max_depth(129);
+    <T as ::serde::Deserialize>::deserialize(&mut de)
 }
 
 /// The operations of the interface of `example:kitchen`.

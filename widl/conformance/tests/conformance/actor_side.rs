@@ -234,3 +234,19 @@ fn injected_hosts_get_the_published_bytes_without_the_global_host() {
     assert_eq!(calls[0].3, bytes("get_args"));
     assert_eq!(calls[1].2, "Del");
 }
+
+#[test]
+fn deeply_nested_payloads_are_decode_errors_not_stack_overflows() {
+    // {"key": "k", "x": [[[...]]]}: the unknown key's value nests 1000 arrays deep, which
+    // serde skips recursively.
+    let mut payload = vec![0x82, 0xa3, b'k', b'e', b'y', 0xa1, b'k', 0xa1, b'x'];
+    payload.extend(std::iter::repeat_n(0x91, 1000));
+    payload.push(0xc0);
+    let err = kv::deserialize::<kv::GetArgs>(&payload).unwrap_err();
+    assert!(err.to_string().contains("depth"), "{err}");
+    // 100 levels are within the limit.
+    let mut shallow = payload[..9].to_vec();
+    shallow.extend(std::iter::repeat_n(0x91, 100));
+    shallow.push(0xc0);
+    assert_eq!(kv::deserialize::<kv::GetArgs>(&shallow).unwrap().key, "k");
+}
