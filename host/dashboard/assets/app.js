@@ -68,7 +68,41 @@ function renderSummary(view) {
     'estimated from the latency histogram\u2019s bucket counts (the difference of two snapshots).';
 }
 
+// Calls/s of each (actor, operation) over the last views, for the trend line.
+const TREND_POINTS = 60;
+const trends = new Map();
+
+/** A small SVG line of `values` (null: no rate yet), scaled to its own maximum. */
+function sparkline(values) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const width = 90, height = 20;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('class', 'spark');
+  const max = Math.max(1e-9, ...values.map((v) => v || 0));
+  const step = width / (TREND_POINTS - 1);
+  const offset = (TREND_POINTS - values.length) * step;
+  const points = values
+    .map((v, i) => `${(offset + i * step).toFixed(1)},${(height - 2 - ((v || 0) / max) * (height - 4)).toFixed(1)}`)
+    .join(' ');
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', points);
+  svg.append(line);
+  return svg;
+}
+
 function renderOperations(view) {
+  const seen = new Set();
+  for (const o of view.operations) {
+    const key = `${o.actor_id}/${o.operation}`;
+    seen.add(key);
+    const series = trends.get(key) || [];
+    series.push(o.rate_per_sec);
+    if (series.length > TREND_POINTS) series.shift();
+    trends.set(key, series);
+  }
+  for (const key of trends.keys()) if (!seen.has(key)) trends.delete(key);
   const rows = view.operations.map((o) =>
     el('tr', { testid: 'op-row', 'data-actor-name': o.actor_name, 'data-actor-id': o.actor_id, 'data-operation': o.operation },
       el('td', {}, el('span', { class: 'name', testid: 'op-actor' }, o.actor_name), ' ', el('span', { class: 'id' }, short(o.actor_id))),
@@ -77,6 +111,7 @@ function renderOperations(view) {
       el('td', { class: 'num', testid: 'op-calls' }, num(o.calls)),
       el('td', { class: o.errors ? 'num err' : 'num', testid: 'op-errors' }, num(o.errors)),
       el('td', { class: 'num', testid: 'op-rate' }, rate(o.rate_per_sec)),
+      el('td', { class: 'trend' }, sparkline(trends.get(`${o.actor_id}/${o.operation}`) || [])),
       el('td', { class: 'num', testid: 'op-p50' }, ms(o.p50_ms)),
       el('td', { class: 'num', testid: 'op-p99' }, ms(o.p99_ms)),
     ));

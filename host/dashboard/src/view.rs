@@ -661,6 +661,48 @@ mod tests {
     }
 
     #[test]
+    fn providers_show_their_restarts_and_hosts_without_metrics_show_none() {
+        let provider = nimbus_core::ctl::ProviderDescription {
+            id: "V1".into(),
+            contract_id: "wasmcloud:keyvalue".into(),
+            link_name: "default".into(),
+            image_ref: Some("kv".into()),
+            ..Default::default()
+        };
+        let mut with = stats(1_000, 0, 0);
+        with.providers.push(nimbus_core::stats::ProviderStats {
+            provider: "V1".into(),
+            link_name: "default".into(),
+            restarts: 2,
+        });
+        let mut collected = round(with);
+        collected.hosts[0]
+            .inventory
+            .providers
+            .push(provider.clone());
+        collected.links.push(nimbus_core::link::LinkDefinition::new(
+            "M1",
+            "V1",
+            "default",
+            "wasmcloud:keyvalue",
+            HashMap::new(),
+        ));
+        let mut agg = Aggregator::new(Duration::from_secs(10), 10);
+        let view = agg.update(&collected, "lattice", "l");
+        assert_eq!(view.hosts[0].providers[0].restarts, Some(2));
+        assert_eq!(view.links[0].provider_name, "kv");
+
+        let mut without = round(HostStats {
+            host_id: "N1".into(),
+            ..Default::default()
+        });
+        without.hosts[0].inventory.providers.push(provider);
+        let view = Aggregator::new(Duration::from_secs(10), 10).update(&without, "lattice", "l");
+        assert_eq!(view.hosts[0].providers[0].restarts, None);
+        assert!(!view.hosts[0].metrics);
+    }
+
+    #[test]
     fn secret_link_values_are_hidden() {
         let values = HashMap::from([
             ("port".to_string(), "8080".to_string()),
