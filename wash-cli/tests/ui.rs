@@ -26,11 +26,22 @@ fn wash(dir: &Path) -> Command {
     cmd
 }
 
-/// A child process killed on drop.
+/// A child process stopped on drop: SIGTERM first, so a `wash up --nats-server` stops
+/// the nats-server it started; SIGKILL if it is still there after 20 s.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
