@@ -104,10 +104,19 @@ impl RpcClient {
             .map_err(InvocationError::claims_invalid)?;
         }
         let subject = self.subjects.rpc_subject_for(&inv.target);
+        // The trace this call belongs to travels both ways 0.x peers read it: in the
+        // envelope's `traceContext` (RH) and as W3C NATS headers (wasmbus-rpc 0.15, OTP).
+        let parent = nimbus_telemetry::current();
+        if let Some(parent) = &parent {
+            inv.trace_context = Some(parent.to_map());
+        }
         let body = inv.to_msgpack().map_err(InvocationError::malformed)?;
-        let request = async_nats::Request::new()
+        let mut request = async_nats::Request::new()
             .payload(body.into())
             .timeout(Some(timeout));
+        if let Some(parent) = &parent {
+            request = request.headers(trace_headers(parent));
+        }
         let reply = self
             .nats
             .send_request(subject.clone(), request)
@@ -139,6 +148,19 @@ impl RpcClient {
         }
         response.into_result().map_err(InvocationError::from_wire)
     }
+}
+
+/// The W3C trace headers of a NATS message sent on behalf of `parent`.
+pub fn trace_headers(parent: &nimbus_telemetry::TraceParent) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        nimbus_telemetry::TRACEPARENT,
+        parent.span.traceparent().as_str(),
+    );
+    if let Some(state) = &parent.tracestate {
+        headers.insert(nimbus_telemetry::TRACESTATE, state.as_str());
+    }
+    headers
 }
 
 /// Describes an entity for messages: `actor M...` or `provider V... (contract, link)`.

@@ -14,6 +14,6 @@ mod client;
 mod error;
 mod server;
 
-pub use client::{RpcClient, Signer, describe};
+pub use client::{RpcClient, Signer, describe, trace_headers};
 pub use error::{ErrorKind, InvocationError};
-pub use server::{Handler, Limits, Serving, respond, serve};
+pub use server::{Handler, Limits, Serving, respond, respond_traced, serve};

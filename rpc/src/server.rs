@@ -244,7 +244,13 @@ async fn answer<H: Handler>(
         tracing::debug!(subject = %msg.subject, "dropping an RPC message without a reply subject");
         return;
     };
-    let response = respond(handler.as_ref(), &limits, &msg.payload).await;
+    let header_parent = msg.headers.as_ref().and_then(|h| {
+        nimbus_telemetry::TraceParent::from_headers(
+            h.get(nimbus_telemetry::TRACEPARENT).map(|v| v.as_str()),
+            h.get(nimbus_telemetry::TRACESTATE).map(|v| v.as_str()),
+        )
+    });
+    let response = respond_traced(handler.as_ref(), &limits, &msg.payload, header_parent).await;
     let body = match response.to_msgpack() {
         Ok(body) => body,
         Err(e) => {
@@ -260,12 +266,38 @@ async fn answer<H: Handler>(
 /// The response to one request body: admitted by `limits` and run by `handler`, or the
 /// error that stopped it. What a served subject replies, without the NATS part.
 pub async fn respond<H: Handler>(handler: &H, limits: &Limits, body: &[u8]) -> InvocationResponse {
+    respond_traced(handler, limits, body, None).await
+}
+
+/// As [`respond`], for a request whose NATS headers carried `header_parent` (a W3C
+/// `traceparent`).
+///
+/// Where the trace context is read: the envelope's `traceContext` when it holds a valid
+/// `traceparent` (our hosts and RH send it), else the NATS headers (wasmbus-rpc 0.15 and
+/// the OTP host send only those). Either way the handler finds it in
+/// `invocation.trace_context`. Neither is covered by the anti-forgery token (the
+/// 0.x token signs no trace context), so a sender can only mislabel its own call.
+pub async fn respond_traced<H: Handler>(
+    handler: &H,
+    limits: &Limits,
+    body: &[u8],
+    header_parent: Option<nimbus_telemetry::TraceParent>,
+) -> InvocationResponse {
     match limits.admit(body) {
         Err((id, e)) => {
             tracing::debug!(error = %e, "refused an invocation");
             InvocationResponse::failure(id, e.to_wire())
         }
-        Ok(inv) => {
+        Ok(mut inv) => {
+            if let Some(parent) = header_parent
+                && inv
+                    .trace_context
+                    .as_ref()
+                    .and_then(nimbus_telemetry::TraceParent::from_map)
+                    .is_none()
+            {
+                inv.trace_context = Some(parent.to_map());
+            }
             let span = tracing::debug_span!(
                 "invocation",
                 target = %inv.target.public_key,

@@ -21,4 +21,5 @@ mod provider_process;
 mod provider_stop;
 mod runtime;
 mod servers;
+mod traces;
 mod update_actor;

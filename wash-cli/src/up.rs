@@ -218,7 +218,18 @@ pub fn run(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let result = runtime.block_on(up(args, output));
+    let result = runtime.block_on(async {
+        // Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set;
+        // the providers this host starts inherit the variables.
+        if nimbus_telemetry::install_from_env("nimbus-host")
+            .context("failed to set up trace export; fix OTEL_EXPORTER_OTLP_ENDPOINT or unset it")?
+        {
+            tracing::info!("exporting traces over OTLP");
+        }
+        let result = up(args, output).await;
+        nimbus_telemetry::flush(Duration::from_secs(2)).await;
+        result
+    });
     // Work still running after the host stopped (a provider process that does not
     // answer, a NATS reconnect loop) must not keep `wash up` alive.
     runtime.shutdown_timeout(Duration::from_secs(2));

@@ -433,6 +433,7 @@ impl HostInner {
                 },
                 config_json: config_json.clone(),
                 default_rpc_timeout_ms: Some(host.config.rpc_timeout.as_millis() as u64),
+                otel_config: otel_config(),
                 ..HostData::default()
             }
         })
@@ -551,4 +552,17 @@ impl HostInner {
             })
             .await;
     }
+}
+
+/// The trace exporter settings a provider process gets in its host data: this host's
+/// OTLP endpoint when it exports traces (the provider also inherits the host's
+/// environment, so `OTEL_*` variables reach it either way; this covers hosts configured
+/// in code). `None` when this host exports none, or its traces URL is not
+/// `{endpoint}/v1/traces` (the provider then relies on the environment).
+fn otel_config() -> Option<nimbus_core::wire::OtelConfig> {
+    let endpoint = nimbus_telemetry::config()?.base_endpoint()?;
+    Some(nimbus_core::wire::OtelConfig {
+        traces_exporter: Some("otlp".to_string()),
+        exporter_otlp_endpoint: Some(endpoint),
+    })
 }

@@ -21,6 +21,7 @@ use nimbus_core::wire::WasmCloudEntity;
 use nimbus_provider_sdk::CallContext;
 use nimbus_rpc::{RpcClient, describe};
 use nimbus_runtime::{HostCall, HostCallFuture, HostCalls};
+use nimbus_telemetry::{Span, SpanKind};
 use tracing::Instrument;
 
 use crate::cache::LatticeCache;
@@ -255,20 +256,14 @@ impl Router {
             let Some(actor) = self.registry.actor(&target.public_key) else {
                 return Local::NotHere(payload);
             };
-            Local::Delivered(match &self.metrics {
-                None => {
-                    self.run_actor(&actor, origin, target, operation, &payload, timeout)
-                        .await
-                }
-                Some(metrics) => {
-                    let started = metrics.clock.now();
-                    let result = self
-                        .run_actor(&actor, origin, target, operation, &payload, timeout)
-                        .await;
-                    let elapsed = metrics.clock.between(started, metrics.clock.now());
-                    metrics.record_call(&actor, operation, elapsed, result.is_err());
-                    result
-                }
+            // Tracing off (no exporter) costs this one branch; an incoming trace context
+            // stays current for the actor's host calls either way.
+            Local::Delivered(if nimbus_telemetry::enabled() {
+                self.run_actor_traced(&actor, origin, target, operation, &payload, timeout)
+                    .await
+            } else {
+                self.run_actor_measured(&actor, origin, target, operation, &payload, timeout)
+                    .await
             })
         } else {
             let provider = self
@@ -282,6 +277,63 @@ impl Router {
                 Ok(()) => Self::call_provider(&provider, origin, operation, payload, timeout).await,
                 Err(e) => Err(e),
             })
+        }
+    }
+
+    /// Runs a call of an actor here within a span (a child of the caller's, the parent of
+    /// the actor's host calls).
+    async fn run_actor_traced(
+        &self,
+        actor: &RunningActor,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+        operation: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let mut span = Span::start_in_current(operation, SpanKind::Server);
+        if span.is_recording() {
+            span.set_attribute("nimbus.actor", target.public_key.as_str());
+            span.set_attribute("nimbus.origin", origin.public_key.as_str());
+            span.set_attribute("nimbus.host", self.config.host_id.as_str());
+            span.set_attribute("rpc.method", operation);
+        }
+        let result = nimbus_telemetry::scope(
+            span.context(),
+            self.run_actor_measured(actor, origin, target, operation, payload, timeout),
+        )
+        .await;
+        if let Err(e) = &result {
+            span.set_error(e);
+        }
+        result
+    }
+
+    /// Runs a call of an actor here, counted when metrics are on.
+    #[inline]
+    async fn run_actor_measured(
+        &self,
+        actor: &RunningActor,
+        origin: &WasmCloudEntity,
+        target: &WasmCloudEntity,
+        operation: &str,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, InvocationError> {
+        match &self.metrics {
+            None => {
+                self.run_actor(actor, origin, target, operation, payload, timeout)
+                    .await
+            }
+            Some(metrics) => {
+                let started = metrics.clock.now();
+                let result = self
+                    .run_actor(actor, origin, target, operation, payload, timeout)
+                    .await;
+                let elapsed = metrics.clock.between(started, metrics.clock.now());
+                metrics.record_call(actor, operation, elapsed, result.is_err());
+                result
+            }
         }
     }
 
@@ -411,7 +463,29 @@ impl HostCalls for ActorHostCalls {
                 let Some(router) = self.router.upgrade() else {
                     return Err("the host is stopped".into());
                 };
-                router.route_host_call(call).await.map_err(|e| {
+                let result = if nimbus_telemetry::enabled() {
+                    // The outbound call's span: a child of the actor's, and the parent
+                    // the callee sees (in the invocation sent, or in process).
+                    let mut span = Span::start_in_current(
+                        format!("{}/{}", call.namespace, call.operation),
+                        SpanKind::Client,
+                    );
+                    if span.is_recording() {
+                        span.set_attribute("nimbus.actor", call.actor);
+                        span.set_attribute("nimbus.namespace", call.namespace);
+                        span.set_attribute("nimbus.link_name", call.binding);
+                        span.set_attribute("rpc.method", call.operation);
+                    }
+                    let result =
+                        nimbus_telemetry::scope(span.context(), router.route_host_call(call)).await;
+                    if let Err(e) = &result {
+                        span.set_error(e);
+                    }
+                    result
+                } else {
+                    router.route_host_call(call).await
+                };
+                result.map_err(|e| {
                     tracing::debug!(error = %e, "host call failed");
                     e.into()
                 })

@@ -27,6 +27,13 @@ impl Handler for Delivery {
                 "the host is stopping; the caller may retry on another host",
             ));
         };
+        // The caller's trace (from the envelope or the NATS headers, see
+        // `nimbus_rpc::respond_traced`) is current while the call runs here: the actor's
+        // span is its child, or, with tracing off, its host calls pass it on.
+        let parent = inv
+            .trace_context
+            .as_ref()
+            .and_then(nimbus_telemetry::TraceParent::from_map);
         let Invocation {
             origin,
             target,
@@ -34,9 +41,11 @@ impl Handler for Delivery {
             msg,
             ..
         } = inv;
-        router
-            .deliver_arrived(&origin, &target, &operation, msg)
-            .await
+        nimbus_telemetry::scope(
+            parent,
+            router.deliver_arrived(&origin, &target, &operation, msg),
+        )
+        .await
     }
 }
 

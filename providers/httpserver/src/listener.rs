@@ -17,6 +17,7 @@ use hyper::{StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use nimbus_provider_sdk::{ActorCaller, ProviderError};
+use nimbus_telemetry::{Span, SpanKind, TraceParent};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -154,7 +155,40 @@ async fn serve(
     info!("HTTP listener stopped");
 }
 
+/// One HTTP request, traced: the W3C `traceparent` / `tracestate` request headers (a
+/// malformed `traceparent` is ignored: a new trace starts) are the parent of the request's
+/// server span, and that span the parent of the actor's invocation. With tracing off the
+/// incoming context alone is passed on to the actor's host.
 async fn handle(
+    req: hyper::Request<Incoming>,
+    target: Arc<Target>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let parent = TraceParent::from_headers(
+        header(nimbus_telemetry::TRACEPARENT),
+        header(nimbus_telemetry::TRACESTATE),
+    );
+    if !nimbus_telemetry::enabled() {
+        return nimbus_telemetry::scope(parent, handle_request(req, target)).await;
+    }
+    let mut span = Span::start(format!("HTTP {}", req.method()), SpanKind::Server, parent);
+    if span.is_recording() {
+        span.set_attribute("http.request.method", req.method().as_str());
+        span.set_attribute("url.path", req.uri().path());
+        span.set_attribute("nimbus.actor", target.actor_id.as_str());
+    }
+    let response = nimbus_telemetry::scope(span.context(), handle_request(req, target)).await;
+    if let Ok(response) = &response {
+        let status = response.status();
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.set_error(status);
+        }
+    }
+    response
+}
+
+async fn handle_request(
     req: hyper::Request<Incoming>,
     target: Arc<Target>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {

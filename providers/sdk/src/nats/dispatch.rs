@@ -13,6 +13,7 @@ use nimbus_core::keys::TrustedIssuers;
 use nimbus_core::wire::InvocationResponse;
 use nimbus_core::wire::{HostData, Invocation, ShutdownRequest};
 use nimbus_rpc::{Handler, InvocationError, Limits};
+use nimbus_telemetry::{Span, SpanKind};
 use tracing::{debug, info, warn};
 
 use crate::{CallContext, LinkDefinition, Provider};
@@ -230,17 +231,46 @@ impl Handler for Dispatcher {
                 self.provider.contract_id(),
             ));
         }
+        // The provider's span for this invocation: a child of the caller's (the host's
+        // host-call span), and current for the provider's own calls into actors. With
+        // tracing off, the caller's context is still current, to be passed on.
+        let parent = inv
+            .trace_context
+            .as_ref()
+            .and_then(nimbus_telemetry::TraceParent::from_map);
+        let mut span = if nimbus_telemetry::enabled() {
+            let contract_id = self.provider.contract_id();
+            let mut span = Span::start(
+                format!("{contract_id}/{}", inv.operation),
+                SpanKind::Server,
+                parent,
+            );
+            if span.is_recording() {
+                span.set_attribute("nimbus.actor", actor_id.as_str());
+                span.set_attribute("nimbus.contract_id", contract_id);
+                span.set_attribute("rpc.method", inv.operation.as_str());
+            }
+            span
+        } else {
+            Span::forwarding(parent)
+        };
         let ctx = CallContext {
             actor_id,
             link_name: self.link_name.clone(),
         };
-        super::with_invocation_deadline(
-            deadline,
-            self.provider
-                .handle_invocation(&ctx, &inv.operation, inv.msg),
+        let result = nimbus_telemetry::scope(
+            span.context(),
+            super::with_invocation_deadline(
+                deadline,
+                self.provider
+                    .handle_invocation(&ctx, &inv.operation, inv.msg),
+            ),
         )
-        .await
-        .map_err(|e| e.to_invocation_error(self.provider.contract_id()))
+        .await;
+        if let Err(e) = &result {
+            span.set_error(e);
+        }
+        result.map_err(|e| e.to_invocation_error(self.provider.contract_id()))
     }
 }
 

@@ -156,6 +156,7 @@ pub fn run_main(provider: Arc<dyn Provider>) -> Result<(), RunError> {
 pub async fn run(provider: Arc<dyn Provider>) -> Result<(), RunError> {
     let host_data = read_host_data().await?;
     init_logging(&host_data);
+    init_tracing(&host_data);
     let stdin_closed =
         (std::env::var(EXIT_ON_STDIN_EOF_ENV).as_deref() == Ok("1")).then(watch_stdin_eof);
     serve_provider(provider, host_data, stdin_closed).await
@@ -250,7 +251,6 @@ pub async fn connect(host_data: &HostData) -> Result<Client, RunError> {
     if host_data.lattice_rpc_tls == Some(true) {
         options = options.require_tls(true);
     }
-    options
     if let Some(ca) = host_data
         .lattice_rpc_tls_ca_file
         .as_deref()
@@ -258,6 +258,7 @@ pub async fn connect(host_data: &HostData) -> Result<Client, RunError> {
     {
         options = options.add_root_certificates(ca.into());
     }
+    options
         .connect(url)
         .await
         .map_err(|source| RunError::Connect {
@@ -353,7 +354,69 @@ async fn serve_provider(
         Ok(()) => info!("provider stopped"),
         Err(e) => error!(error = %e, "provider stopped"),
     }
+    // The last spans (of the invocations just drained) before the process exits.
+    if !nimbus_telemetry::flush(TRACE_FLUSH_WAIT).await {
+        debug!("the last spans were not exported within {TRACE_FLUSH_WAIT:?}");
+    }
     result
+}
+
+/// How long a stopping provider waits for its last spans to be exported.
+const TRACE_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Exports spans over OTLP when the environment names an endpoint
+/// (`OTEL_EXPORTER_OTLP_ENDPOINT`, inherited from the host) or, failing that, the host
+/// data's `otel_config` does. The service name is the executable's (e.g.
+/// `nimbus-keyvalue-provider`) unless `OTEL_SERVICE_NAME` says otherwise. A bad endpoint
+/// is logged and the provider runs untraced.
+fn init_tracing(host_data: &HostData) {
+    let service = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| format!("provider {}", host_data.provider_key));
+    let from_host_data = || {
+        let otel = host_data.otel_config.as_ref()?;
+        if otel
+            .traces_exporter
+            .as_deref()
+            .is_some_and(|e| !e.split(',').any(|e| e.trim() == "otlp"))
+        {
+            return None;
+        }
+        let endpoint = otel.exporter_otlp_endpoint.as_deref()?.trim();
+        (!endpoint.is_empty()).then(|| nimbus_telemetry::traces_url(endpoint))
+    };
+    let config = match nimbus_telemetry::Config::from_env(&service) {
+        Ok(Some(config)) => Some(config),
+        Ok(None) => from_host_data().map(|url| {
+            let service = std::env::var("OTEL_SERVICE_NAME")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or(service);
+            nimbus_telemetry::Config::new(&url, service)
+        }).transpose().unwrap_or_else(|e| {
+            warn!(error = %e, "ignoring the OTLP endpoint of the host data; traces are not exported");
+            None
+        }),
+        Err(e) => {
+            warn!(error = %e, "traces are not exported");
+            None
+        }
+    };
+    let Some(mut config) = config else { return };
+    config.resource_attributes.extend([
+        (
+            "nimbus.provider".to_string(),
+            host_data.provider_key.clone(),
+        ),
+        ("nimbus.link_name".to_string(), host_data.link_name.clone()),
+        ("nimbus.host".to_string(), host_data.host_id.clone()),
+    ]);
+    let url = config.endpoint.url.clone();
+    match nimbus_telemetry::install(config) {
+        Ok(()) => info!(endpoint = %url, "exporting traces over OTLP"),
+        Err(e) => warn!(error = %e, "traces are not exported"),
+    }
 }
 
 /// The request/reply subscriptions the serving loop answers (RPC through `nimbus-rpc`).
