@@ -27,7 +27,8 @@
 //! - The HTTP server's port is checked before anything is built, so a port in use is
 //!   reported at once, with the `--port` flag to choose another; so is `--dashboard`'s.
 //! - `--dashboard` serves the dashboard (`nimbus-dashboard`, as `wash up --dashboard`
-//!   does) for the host of the session, or the lattice it joined.
+//!   does) for the host of the session, or the lattice it joined; traces go over OTLP
+//!   when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as with `wash up`.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
@@ -261,7 +262,17 @@ pub fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
-    let result = runtime.block_on(dev(args, output, dir, file, plan));
+    let result = runtime.block_on(async {
+        // Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, as `wash up` does.
+        if nimbus_telemetry::install_from_env("nimbus-host")
+            .context("failed to set up trace export; fix OTEL_EXPORTER_OTLP_ENDPOINT or unset it")?
+        {
+            tracing::info!("exporting traces over OTLP");
+        }
+        let result = dev(args, output, dir, file, plan).await;
+        nimbus_telemetry::flush(Duration::from_secs(2)).await;
+        result
+    });
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
