@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::settings::ServerSettings;
-use crate::wire::{self, OP_HANDLE_REQUEST};
+use crate::wire;
 
 /// The `Retry-After` (seconds) of a 503 for a busy actor. The host refuses a call once its
 /// queue is full or after its queue wait (1 s by default), so a busy spell is usually
@@ -246,21 +246,11 @@ async fn handle_request(
         body: body.to_vec(),
     };
     let body_len = request.body.len();
-    let payload = match rmp_serde::to_vec_named(&request) {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(error = %e, "failed to encode an HTTP request for the actor");
-            return Ok(plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the request could not be encoded",
-            ));
-        }
-    };
 
-    let call = target
-        .actors
-        .call_actor(&target.actor_id, OP_HANDLE_REQUEST, payload);
-    let reply = match tokio::time::timeout(target.settings.timeout, call).await {
+    // The generated client encodes the request, calls `HandleRequest` and decodes the reply.
+    let actor = wire::ActorClient::new(target.actors.as_ref(), &target.actor_id);
+    let call = actor.handle_request(request);
+    let response = match tokio::time::timeout(target.settings.timeout, call).await {
         Err(_) => {
             warn!(actor_id = %target.actor_id, timeout = ?target.settings.timeout, "actor did not answer an HTTP request in time");
             return Ok(plain(
@@ -286,6 +276,13 @@ async fn handle_request(
             debug!(actor_id = %target.actor_id, error = %e, "request too large for the actor; answering 413");
             return Ok(too_large_for_actor(body_len));
         }
+        Ok(Err(ProviderError::BadReply { reason, .. })) => {
+            warn!(actor_id = %target.actor_id, error = %reason, "malformed HttpResponse from actor");
+            return Ok(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Malformed response from actor",
+            ));
+        }
         Ok(Err(e)) => {
             warn!(actor_id = %target.actor_id, error = %e, "actor failed to handle an HTTP request");
             return Ok(plain(
@@ -293,17 +290,7 @@ async fn handle_request(
                 "the actor failed to handle the request",
             ));
         }
-        Ok(Ok(reply)) => reply,
-    };
-    let response: wire::Response = match nimbus_core::encoding::from_msgpack_lenient(&reply) {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(actor_id = %target.actor_id, error = %e, "malformed HttpResponse from actor");
-            return Ok(plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Malformed response from actor",
-            ));
-        }
+        Ok(Ok(response)) => response,
     };
     Ok(to_http(&target.actor_id, response))
 }

@@ -79,6 +79,19 @@ pub enum ProviderError {
         /// The error the host or the actor reported.
         reason: String,
     },
+    /// The actor answered, but not with the operation's reply (undecodable msgpack, wrong
+    /// shape): the generated `ActorClient`s report it apart from [`ProviderError::ActorCall`]
+    /// so a caller can tell a broken actor from a failed call (the HTTP server answers it
+    /// with "Malformed response from actor").
+    #[error("actor {actor_id} answered {operation} with an invalid reply: {reason}")]
+    BadReply {
+        /// The actor that was called.
+        actor_id: String,
+        /// The operation's wire name.
+        operation: String,
+        /// Why the reply does not decode.
+        reason: String,
+    },
 }
 
 #[cfg(feature = "rpc")]

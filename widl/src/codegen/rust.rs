@@ -2019,9 +2019,10 @@ impl<'a> Generator<'a> {
             };
             format!(
                 "let reply = self.caller.call_actor(self.actor_id, {op_const}, payload).await?;\n\
-                 {decode}.map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {{\n\
+                 {decode}.map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {{\n\
                  actor_id: self.actor_id.to_string(),\n\
-                 reason: format!(\"invalid reply to {{{op_const}}}: {{e}}\"),\n\
+                 operation: {op_const}.to_string(),\n\
+                 reason: e.to_string(),\n\
                  }})\n"
             )
         };

@@ -613,9 +613,10 @@ impl<'a> ActorClient<'a> {
             .caller
             .call_actor(self.actor_id, OP_PING, payload)
             .await?;
-        deserialize::<String>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {
+        deserialize::<String>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
             actor_id: self.actor_id.to_string(),
-            reason: format!("invalid reply to {OP_PING}: {e}"),
+            operation: OP_PING.to_string(),
+            reason: e.to_string(),
         })
     }
 
@@ -626,9 +627,10 @@ impl<'a> ActorClient<'a> {
             .caller
             .call_actor(self.actor_id, OP_ECHO, payload)
             .await?;
-        deserialize::<String>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {
+        deserialize::<String>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
             actor_id: self.actor_id.to_string(),
-            reason: format!("invalid reply to {OP_ECHO}: {e}"),
+            operation: OP_ECHO.to_string(),
+            reason: e.to_string(),
         })
     }
 
@@ -642,11 +644,10 @@ impl<'a> ActorClient<'a> {
             .caller
             .call_actor(self.actor_id, OP_HANDLE, payload)
             .await?;
-        deserialize::<Receipt>(&reply).map_err(|e| {
-            ::nimbus_provider_sdk::ProviderError::ActorCall {
-                actor_id: self.actor_id.to_string(),
-                reason: format!("invalid reply to {OP_HANDLE}: {e}"),
-            }
+        deserialize::<Receipt>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
+            actor_id: self.actor_id.to_string(),
+            operation: OP_HANDLE.to_string(),
+            reason: e.to_string(),
         })
     }
 
@@ -687,9 +688,10 @@ impl<'a> ActorClient<'a> {
             .await?;
         deserialize::<::serde_bytes::ByteBuf>(&reply)
             .map(::serde_bytes::ByteBuf::into_vec)
-            .map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {
+            .map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
                 actor_id: self.actor_id.to_string(),
-                reason: format!("invalid reply to {OP_TRANSFORM}: {e}"),
+                operation: OP_TRANSFORM.to_string(),
+                reason: e.to_string(),
             })
     }
 
@@ -706,9 +708,10 @@ impl<'a> ActorClient<'a> {
             .await?;
         deserialize::<Option<::serde_bytes::ByteBuf>>(&reply)
             .map(|v| v.map(::serde_bytes::ByteBuf::into_vec))
-            .map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {
+            .map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
                 actor_id: self.actor_id.to_string(),
-                reason: format!("invalid reply to {OP_MAYBE_TRANSFORM}: {e}"),
+                operation: OP_MAYBE_TRANSFORM.to_string(),
+                reason: e.to_string(),
             })
     }
 
@@ -738,9 +741,10 @@ impl<'a> ActorClient<'a> {
             .caller
             .call_actor(self.actor_id, OP_SUM, payload)
             .await?;
-        deserialize::<u64>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::ActorCall {
+        deserialize::<u64>(&reply).map_err(|e| ::nimbus_provider_sdk::ProviderError::BadReply {
             actor_id: self.actor_id.to_string(),
-            reason: format!("invalid reply to {OP_SUM}: {e}"),
+            operation: OP_SUM.to_string(),
+            reason: e.to_string(),
         })
     }
 }

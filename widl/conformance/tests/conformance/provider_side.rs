@@ -390,14 +390,16 @@ async fn actor_client_reports_malformed_replies_and_call_failures() {
     };
     let client = http::ActorClient::new(&actors, "MACTOR");
     match client.handle_request(http::Request::default()).await {
-        Err(ProviderError::ActorCall { actor_id, reason }) => {
+        Err(ProviderError::BadReply {
+            actor_id,
+            operation,
+            reason,
+        }) => {
             assert_eq!(actor_id, "MACTOR");
-            assert!(
-                reason.starts_with("invalid reply to HandleRequest:"),
-                "{reason}"
-            );
+            assert_eq!(operation, "HandleRequest");
+            assert!(!reason.is_empty());
         }
-        other => panic!("expected ActorCall, got {other:?}"),
+        other => panic!("expected BadReply, got {other:?}"),
     }
     let actors = FakeActors {
         reply: Err("actor trapped: unreachable".into()),
