@@ -486,10 +486,7 @@ impl Fixture {
     async fn client(&self, url: &str) -> async_nats::Client {
         let mut options = async_nats::ConnectOptions::new();
         if let Some(auth) = &self.auth {
-            options = options
-                .credentials_file(auth.creds("host"))
-                .await
-                .unwrap();
+            options = options.credentials_file(auth.creds("host")).await.unwrap();
             if let Some(ca) = auth.tls_ca() {
                 options = options.require_tls(true).add_root_certificates(ca);
             }

@@ -193,7 +193,10 @@ impl NatsServer {
         // nats-server resolves `include` relative to the config file only: inline it.
         if let Some(include) = &self.options.include {
             let text = std::fs::read_to_string(include).unwrap_or_else(|e| {
-                panic!("failed to read the included config {}: {e}", include.display())
+                panic!(
+                    "failed to read the included config {}: {e}",
+                    include.display()
+                )
             });
             c.push_str(&text);
             c.push('\n');

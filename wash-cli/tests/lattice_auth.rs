@@ -539,6 +539,42 @@ links:
     app
 }
 
+/// `wash up --nats-server PORT --lattice LATTICE app.yaml` in `app` with HOME `home`,
+/// until it is ready: the child and what it printed.
+fn wash_up_nats_server(
+    app: &Path,
+    home: &Path,
+    keys: &Path,
+    lattice: &str,
+    nats_port: u16,
+) -> (Child, String) {
+    let mut cmd = wash();
+    cmd.args(["up", "--nats-server", &nats_port.to_string()])
+        .args(["--lattice", lattice, "app.yaml"])
+        .current_dir(app)
+        .env("HOME", home)
+        .env("WASH_KEYS", keys)
+        .env("NATS_SERVER", nats_server_binary());
+    common::spawn_until_ready(&mut cmd)
+}
+
+/// The first answer of the counter on `http_port`. The provider processes take their
+/// links a moment after `ready` (the key-value one connects to the data account then),
+/// so this waits up to 30 s for it.
+fn first_visit(http_port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = TcpStream::connect(("127.0.0.1", http_port))
+            .ok()
+            .map(|_| common::get(http_port, "/visits"));
+        match answer {
+            Some((200, body)) => return body,
+            other if Instant::now() > deadline => panic!("no counter within 30 s: {other:?}"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 #[test]
 fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -549,20 +585,7 @@ fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
     let (nats_port, http_port) = (free_port(), free_port());
     let nats_url = format!("nats://127.0.0.1:{nats_port}");
     let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
-    let mut cmd = wash();
-    cmd.args([
-        "up",
-        "--nats-server",
-        &nats_port.to_string(),
-        "--lattice",
-        lattice,
-        "app.yaml",
-    ])
-    .current_dir(&app)
-    .env("HOME", &home)
-    .env("WASH_KEYS", &keys)
-    .env("NATS_SERVER", nats_server_binary());
-    let (child, text) = common::spawn_until_ready(&mut cmd);
+    let (child, text) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
     let up = Up(child);
     let host = common::host_id(&text);
     assert!(
@@ -584,20 +607,8 @@ fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
         assert!(own.is_file(), "no {}", own.display());
     }
 
-    // HTTP -> httpserver provider -> kvcounter -> keyvalue provider -> JetStream. The
-    // provider processes take their links a moment after `ready` (the key-value one
-    // connects to the data account then): wait for the first answer.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let answer = TcpStream::connect(("127.0.0.1", http_port))
-            .ok()
-            .map(|_| common::get(http_port, "/visits"));
-        match answer {
-            Some((200, body)) => break body,
-            other if Instant::now() > deadline => panic!("no counter within 30 s: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    // HTTP -> httpserver provider -> kvcounter -> keyvalue provider -> JetStream.
+    let first = first_visit(http_port);
     assert_eq!(first, r#"{"counter":1}"#);
     assert_eq!(
         common::get(http_port, "/visits"),
@@ -731,34 +742,11 @@ fn wash_up_nats_server_runs_a_tls_lattice_with_providers_out_of_process() {
     let (nats_port, http_port) = (free_port(), free_port());
     let nats_url = format!("nats://127.0.0.1:{nats_port}");
     let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
-    let mut cmd = wash();
-    cmd.args([
-        "up",
-        "--nats-server",
-        &nats_port.to_string(),
-        "--lattice",
-        lattice,
-        "app.yaml",
-    ])
-    .current_dir(&app)
-    .env("HOME", &home)
-    .env("WASH_KEYS", &keys)
-    .env("NATS_SERVER", nats_server_binary());
-    let (child, text) = common::spawn_until_ready(&mut cmd);
+    let (child, text) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
     let _up = Up(child);
     let host = common::host_id(&text);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let answer = TcpStream::connect(("127.0.0.1", http_port))
-            .ok()
-            .map(|_| common::get(http_port, "/visits"));
-        match answer {
-            Some((200, body)) => break body,
-            other if Instant::now() > deadline => panic!("no counter within 30 s: {other:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let first = first_visit(http_port);
     assert_eq!(first, r#"{"counter":1}"#);
 
     // The server takes no plain-text client, even with the lattice's credentials.
@@ -766,7 +754,15 @@ fn wash_up_nats_server_runs_a_tls_lattice_with_providers_out_of_process() {
     let elsewhere = dir.path().join("elsewhere");
     let get_hosts = |extra: &[&str]| {
         wash()
-            .args(["--output", "json", "ctl", "get", "hosts", "--timeout-ms", "1000"])
+            .args([
+                "--output",
+                "json",
+                "ctl",
+                "get",
+                "hosts",
+                "--timeout-ms",
+                "1000",
+            ])
             .args(["--nats-url", &nats_url, "--lattice", lattice])
             .args(["--creds", creds.to_str().unwrap()])
             .args(extra)
