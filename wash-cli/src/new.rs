@@ -25,6 +25,8 @@ const PROVIDER_CARGO_TOML: &str = include_str!("../templates/provider/Cargo.toml
 const PROVIDER_PROJECT_FILE: &str = include_str!("../templates/provider-nimbus.toml");
 const PROVIDER_LIB: &str = include_str!("../templates/provider/src/lib.rs");
 const PROVIDER_MAIN: &str = include_str!("../templates/provider/src/main.rs");
+const PROVIDER_BUILD: &str = include_str!("../templates/provider/build.rs");
+const PROVIDER_WIDL: &str = include_str!("../templates/provider/interface.widl");
 
 /// Subcommands of `wash new`.
 #[derive(Debug, clap::Subcommand)]
@@ -210,11 +212,14 @@ fn new_provider(args: NewProviderArgs) -> anyhow::Result<NewOutput> {
         Some("features = [\"nats\"]"),
     );
     let patch = deps.line("async-nats", "vendor/async-nats", None);
+    // build.rs generates the provider side of interface.widl with the WIDL compiler.
+    let build_dependencies = deps.line("nimbus-widl", "widl", None);
     let vars = Vars {
         name: &args.name,
         krate: &crate_name,
         lib: &lib,
         dependencies: &dependencies,
+        build_dependencies: &build_dependencies,
         patch: &patch,
         contract: &contract,
         type_name: &type_name,
@@ -224,6 +229,8 @@ fn new_provider(args: NewProviderArgs) -> anyhow::Result<NewOutput> {
         ("Cargo.toml", vars.apply(PROVIDER_CARGO_TOML)),
         (PROJECT_FILE, vars.apply(PROVIDER_PROJECT_FILE)),
         (".gitignore", GITIGNORE.to_string()),
+        ("interface.widl", vars.apply(PROVIDER_WIDL)),
+        ("build.rs", PROVIDER_BUILD.to_string()),
         ("src/lib.rs", vars.apply(PROVIDER_LIB)),
         ("src/main.rs", vars.apply(PROVIDER_MAIN)),
     ];
@@ -306,6 +313,7 @@ struct Vars<'a> {
     krate: &'a str,
     lib: &'a str,
     dependencies: &'a str,
+    build_dependencies: &'a str,
     patch: &'a str,
     contract: &'a str,
     type_name: &'a str,
@@ -320,6 +328,7 @@ impl Vars<'_> {
             ("{{crate}}", self.krate),
             ("{{lib}}", self.lib),
             ("{{dependencies}}", self.dependencies),
+            ("{{build_dependencies}}", self.build_dependencies),
             ("{{patch}}", self.patch),
             ("{{contract}}", self.contract),
             ("{{type}}", self.type_name),
@@ -546,6 +555,7 @@ mod tests {
             krate: "n",
             lib: "n",
             dependencies: "d",
+            build_dependencies: "b",
             patch: "p",
             contract: "a:b",
             type_name: "T",
@@ -561,11 +571,13 @@ mod tests {
             PROVIDER_PROJECT_FILE,
             PROVIDER_LIB,
             PROVIDER_MAIN,
+            PROVIDER_WIDL,
         ] {
             let text = vars.apply(template);
             assert!(!text.contains("{{n"), "{text}");
             assert!(!text.contains("{{c"), "{text}");
             assert!(!text.contains("{{d"), "{text}");
+            assert!(!text.contains("{{b"), "{text}");
         }
         crate::project::ProjectFile::parse(&vars.apply(PROVIDER_PROJECT_FILE))?;
         Ok(())
