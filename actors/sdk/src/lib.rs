@@ -30,6 +30,10 @@
 //! natively): `__guest_call` is not exported, [`console_log`] writes to stderr, and
 //! [`host_call`] fails unless a test installed a scripted host with `testing::set_host`;
 //! `testing::guest_call` runs registered handlers as the host would.
+//!
+//! Code that calls the host is best written over the [`HostCall`] trait (what the generated
+//! interface senders take): the actor passes [`WapcHost`], the real host, and a native test
+//! passes its own fake, without the thread-global scripted host.
 
 mod abi;
 mod host;

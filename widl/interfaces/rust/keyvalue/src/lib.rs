@@ -3,7 +3,9 @@
 //! field names and types).
 //!
 //! - feature `actor`: `host("link")` / `default()` give a `Host` whose methods call the
-//!   linked key-value provider (`kv::default().get("k".into())`);
+//!   linked key-value provider (`kv::default().get("k".into())`) through the actor's real
+//!   host; `Host::with_host("link", &fake)` calls through any `nimbus_actor::HostCall`
+//!   instead, so actor logic generic over `kv::Host<H>` is unit-tested with a fake;
 //! - feature `provider`: the `Store` trait (one async method per operation) and
 //!   `dispatch_store`, which a `Provider::handle_invocation` forwards to.
 //!
