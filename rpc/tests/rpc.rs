@@ -29,6 +29,12 @@ impl Handler for TestHandler {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(inv.msg)
             }
+            // The trace context the handler sees, or `none`.
+            "TraceParent" => Ok(inv
+                .trace_context
+                .and_then(|t| t.get(nimbus_telemetry::TRACEPARENT).cloned())
+                .unwrap_or_else(|| "none".into())
+                .into_bytes()),
             _ => Ok(inv.msg),
         }
     }
@@ -224,4 +230,102 @@ async fn a_drained_server_answers_every_request_it_took() {
     for (i, call) in calls.into_iter().enumerate() {
         assert_eq!(call.await.unwrap().unwrap(), vec![i as u8]);
     }
+}
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const OTHER: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+/// A raw request to the fixture's actor subject, as a 0.x peer sends it: `field` in the
+/// envelope's `traceContext`, `header` as the `traceparent` NATS header.
+async fn raw_trace_call(fx: &Fixture, field: Option<&str>, header: Option<&str>) -> String {
+    let me = WasmCloudEntity::actor(&fx.actor);
+    let mut inv = Invocation::new(me.clone(), me, "TraceParent", Vec::new(), "NTEST");
+    inv.trace_context = field.map(|f| {
+        std::collections::HashMap::from([(nimbus_telemetry::TRACEPARENT.to_string(), f.into())])
+    });
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(h) = header {
+        headers.insert(nimbus_telemetry::TRACEPARENT, h);
+    }
+    let reply = fx
+        .client
+        .request_with_headers(
+            fx.subjects.rpc_actor(&fx.actor),
+            headers,
+            inv.to_msgpack().unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let response = InvocationResponse::from_msgpack(&reply.payload).unwrap();
+    String::from_utf8(response.into_result().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_context_travels_in_the_envelope_and_the_nats_headers() {
+    let (fx, serving) = fixture("rpctrace", None).await;
+    let rpc = fx.rpc(None);
+    let parent = nimbus_telemetry::TraceParent::from_headers(Some(PARENT), None);
+
+    // The sender puts the task's current context in the invocation (no exporter here:
+    // an incoming context is forwarded even with tracing off).
+    let seen = nimbus_telemetry::scope(parent.clone(), fx.call(&rpc, "TraceParent", b""))
+        .await
+        .unwrap();
+    assert_eq!(seen, PARENT.as_bytes());
+    assert_eq!(fx.call(&rpc, "TraceParent", b"").await.unwrap(), b"none");
+
+    // ... and in the NATS headers, for 0.x receivers that read only those.
+    let other_actor = KeyPair::generate(KeyKind::Module).public_key();
+    let mut sub = fx
+        .client
+        .subscribe(fx.subjects.rpc_actor(&other_actor))
+        .await
+        .unwrap();
+    fx.client.flush().await.unwrap();
+    let target = WasmCloudEntity::actor(&other_actor);
+    let call = nimbus_telemetry::scope(
+        parent,
+        rpc.invoke(
+            target.clone(),
+            target,
+            "Echo",
+            b"x".to_vec(),
+            Duration::from_secs(5),
+        ),
+    );
+    let answer = async {
+        use futures_util::StreamExt as _;
+        let msg = sub.next().await.unwrap();
+        let headers = msg.headers.clone().expect("the request carries headers");
+        assert_eq!(
+            headers.get(nimbus_telemetry::TRACEPARENT).unwrap().as_str(),
+            PARENT
+        );
+        let inv = Invocation::from_msgpack(&msg.payload).unwrap();
+        assert_eq!(
+            inv.trace_context.unwrap()[nimbus_telemetry::TRACEPARENT],
+            PARENT
+        );
+        let body = InvocationResponse::success(inv.id, b"x".to_vec())
+            .to_msgpack()
+            .unwrap();
+        fx.client
+            .publish(msg.reply.unwrap(), body.into())
+            .await
+            .unwrap();
+    };
+    let (result, ()) = tokio::join!(call, answer);
+    assert_eq!(result.unwrap(), b"x");
+
+    // A receiver takes the header when the envelope has none (wasmbus-rpc 0.15, OTP) or
+    // an invalid one, and the envelope's otherwise.
+    assert_eq!(raw_trace_call(&fx, None, Some(PARENT)).await, PARENT);
+    assert_eq!(
+        raw_trace_call(&fx, Some("garbage"), Some(PARENT)).await,
+        PARENT
+    );
+    assert_eq!(raw_trace_call(&fx, Some(OTHER), Some(PARENT)).await, OTHER);
+    // A malformed header alone is no context.
+    assert_eq!(raw_trace_call(&fx, None, Some("ff-junk")).await, "none");
+    serving.stop(Duration::from_secs(2)).await;
 }
