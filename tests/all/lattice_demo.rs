@@ -6,25 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nimbus_tests::repo_root;
 use nimbus_tests::servers::free_port;
-
-/// The target dir and profile this test binary was built into
-/// (`<target>/<profile>/deps/all-<hash>`): the demo's binaries are expected there too.
-fn target_and_profile() -> (PathBuf, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let profile = profile_dir
-        .file_name()
-        .expect("a profile dir name")
-        .to_string_lossy()
-        .into_owned();
-    let target = profile_dir.parent().expect("a target dir").to_path_buf();
-    (target, profile)
-}
+use nimbus_tests::{repo_root, target_and_profile};
 
 /// What `scripts/lattice-demo.sh` runs with `SKIP_BUILD=1`, which this test never builds
 /// (other tests run the same binaries meanwhile); `scripts/test.sh` builds them first.

@@ -2,7 +2,7 @@
 //! same scenario with authentication (and TLS) on: the nats-server includes the lattice's
 //! `auth.conf`, and every client connects with the creds file of its role.
 //!
-//! It runs the `wash` binary (`target/debug/wash`, or `$WASH_BIN`), which
+//! It runs the `wash` binary (beside the test binary's profile dir, or `$WASH_BIN`), which
 //! `scripts/test.sh` builds before the tests: a test never builds it itself.
 
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use crate::repo_root;
 use crate::servers::NatsOptions;
+use crate::target_and_profile;
 
 /// How a test lattice's nats-server admits clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,15 +108,14 @@ impl LatticeCreds {
     }
 }
 
-/// `$WASH_BIN`, else the workspace's `target/debug/wash`.
+/// `$WASH_BIN`, else `wash` beside this test binary's profile dir (as `scripts/test.sh`
+/// builds it).
 fn wash_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("WASH_BIN") {
         return PathBuf::from(path);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug/wash");
+    let (target, profile) = target_and_profile();
+    let path = target.join(profile).join("wash");
     assert!(
         path.is_file(),
         "{} not found: build it first (`cargo build -p wash-cli`; scripts/test.sh does) or set WASH_BIN",

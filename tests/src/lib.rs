@@ -26,6 +26,25 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cargo target dir and profile (`debug`, `release`) the running test binary was built
+/// into (it lives in `<target>/<profile>/deps`): where the workspace binaries that
+/// `scripts/test.sh` builds before the tests (`wash`, the providers) are, whatever
+/// `CARGO_TARGET_DIR` or profile the run uses.
+pub fn target_and_profile() -> (PathBuf, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let profile = profile_dir
+        .file_name()
+        .expect("a profile dir name")
+        .to_string_lossy()
+        .into_owned();
+    let target = profile_dir.parent().expect("a target dir").to_path_buf();
+    (target, profile)
+}
+
 static BUILD: Mutex<bool> = Mutex::new(false);
 
 /// The bytes of the actor fixture `name` (`echo`, `echo-wasmbus`, `wasi-echo`,
