@@ -15,7 +15,8 @@ use nimbus_tests::servers::NatsServer;
 const TIMEOUT: Duration = Duration::from_millis(300);
 
 async fn client(nats: &NatsServer, lattice: &str) -> (async_nats::Client, CtlClient) {
-    let nc = async_nats::connect(nats.url()).await.unwrap();
+    // Host role: the same connection plays the hosts' responders.
+    let nc = nats.connect().await;
     let ctl = CtlClient::new(nc.clone(), lattice)
         .with_timeout(TIMEOUT)
         .with_nats_url(nats.url());

@@ -216,6 +216,10 @@ pub struct Signers {
 pub struct IssuedUser {
     /// The `.creds` text (JWT and seed).
     pub creds: String,
+    /// The user JWT alone (what 0.x host data hands a provider).
+    pub jwt: String,
+    /// The user's nkey seed alone (`SU...`).
+    pub seed: String,
     /// The user's public key (`U...`).
     pub public_key: String,
 }
@@ -260,8 +264,11 @@ impl Signers {
             &name,
             &role.permissions(lattice, provider_key),
         )?;
+        let seed = seed_of(&user)?;
         Ok(IssuedUser {
-            creds: creds_text(&jwt, &seed_of(&user)?),
+            creds: creds_text(&jwt, &seed),
+            jwt,
+            seed,
             public_key: user.public_key(),
         })
     }

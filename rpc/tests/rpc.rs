@@ -51,7 +51,7 @@ struct Fixture {
 
 async fn fixture(lattice: &str, trusted: Option<&KeyPair>) -> (Fixture, nimbus_rpc::Serving) {
     let nats = NatsServer::start();
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nats.connect().await;
     let subjects = Subjects::for_lattice(lattice);
     let cluster = trusted
         .cloned()

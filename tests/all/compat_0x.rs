@@ -46,7 +46,8 @@ fn with<'a>(list: &'a Value, key: &str, value: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compat_0x_client_decodes_ctl_replies_events_and_bucket() {
     let checker = checker();
-    let nats = NatsServer::start();
+    // Open, as a 0.x lattice is: the published client connects without credentials.
+    let nats = NatsServer::start_open();
     let seed = cluster_seed();
     let lattice = lattice_name("compat0x");
     let pid = provider_key();

@@ -13,7 +13,7 @@ use nimbus_core::ctl::{Host as HostRecord, HostInventory};
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::subjects::Subjects;
 use nimbus_dashboard::{Dashboard, DashboardOptions, LocalSource, NatsSource};
-use nimbus_lattice::{ErrorKind, Host, NatsConfig};
+use nimbus_lattice::{ErrorKind, Host};
 use nimbus_tests::servers::NatsServer;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -35,7 +35,7 @@ fn any_port() -> SocketAddr {
 }
 
 async fn nats_dashboard(nats: &NatsServer, lattice: &str) -> Dashboard {
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let source = NatsSource::new(client, lattice).with_timeout(Duration::from_millis(500));
     nimbus_dashboard::start(any_port(), Arc::new(source), options())
         .await
@@ -45,7 +45,7 @@ async fn nats_dashboard(nats: &NatsServer, lattice: &str) -> Dashboard {
 async fn lattice_host(nats: &NatsServer, lattice: &str, seed: &str) -> Host {
     builder(seed)
         .lattice(lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .collect_metrics(true)
         .build()
         .await
@@ -388,7 +388,7 @@ async fn stats_query_answers_the_hosts_counters_and_refuses_a_garbage_body() {
     let a = echo_actor(None, None);
     one.start_actor(a.bytes, 1).await.unwrap();
     one.call_actor(&a.id, "Echo", b"x".to_vec()).await.unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let subjects = Subjects::for_lattice(&lattice);
 
     let reply = ctl(&client, subjects.ctl_get_stats(one.id()), b"{not json").await;
@@ -479,7 +479,7 @@ async fn hosts_that_do_not_answer_stats_or_answer_garbage_do_not_break_the_snaps
     let a = echo_actor(None, None);
     one.start_actor(a.bytes, 1).await.unwrap();
     one.call_actor(&a.id, "Echo", b"x".to_vec()).await.unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let subjects = Subjects::for_lattice(&lattice);
     let silent = fake_host(&client, &subjects, None).await;
     let garbage = fake_host(&client, &subjects, Some(b"\x00 garbage")).await;

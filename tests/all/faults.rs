@@ -475,9 +475,10 @@ impl Fixture {
     fn nats(&self) -> NatsServer {
         match &self.auth {
             Some(auth) => NatsServer::start_with(auth.server_options()),
+            // The suite's open mode is a 0.x-style open lattice.
             None => NatsServer::start_with(NatsOptions {
                 jetstream: true,
-                ..NatsOptions::default()
+                ..NatsOptions::open()
             }),
         }
     }
@@ -950,7 +951,13 @@ fn faults_redis_restart_loses_no_acknowledged_write() {
 fn faults_nats_cluster_losing_a_node_loses_no_acknowledged_write() {
     let fx = Fixture::new("faults-cluster");
     let mut cluster =
-        NatsCluster::start_including(3, fx.auth.as_ref().map(LatticeCreds::auth_conf));
+        NatsCluster::start_with(
+            3,
+            NatsOptions {
+                include: fx.auth.as_ref().map(LatticeCreds::auth_conf),
+                ..NatsOptions::open()
+            },
+        );
     let mut spec = fx.spec(cluster.urls(), true, Some(fx.file_backend()));
     // No JetStream in the test cluster: the one host keeps the lattice store in memory.
     spec.memory_store = true;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{DEFAULT_MAX_PAYLOAD, Host, NatsConfig};
+use nimbus_lattice::{DEFAULT_MAX_PAYLOAD, Host};
 use nimbus_provider_httpserver::HttpServerProvider;
 use nimbus_provider_httpserver::settings::DEFAULT_MAX_CONTENT_LEN;
 use nimbus_provider_keyvalue::KeyValueProvider;
@@ -120,14 +120,14 @@ async fn a_body_over_the_actors_limit_gets_413_from_an_http_server_process_on_a_
     let http_id = provider_key();
     let web = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("httpserver", http_id.clone(), HTTP_CONTRACT, HTTP_BIN)
         .build()
         .await
         .unwrap();
     let app: Host = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .build()
         .await
         .unwrap();

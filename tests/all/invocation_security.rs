@@ -68,7 +68,7 @@ async fn lattice(test: &str) -> Lattice {
     let actor = echo_actor(Some(&[]), None);
     host.start_actor(actor.bytes, 1).await.unwrap();
     let subject = Subjects::for_lattice(&lattice).rpc_actor(&actor.id);
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     Lattice {
         _nats: nats,
         cluster,

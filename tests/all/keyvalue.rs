@@ -14,6 +14,7 @@ use nimbus_provider_keyvalue::{
     BackendConfig, KeyValueProvider, KvBackend, KvError, MAX_BATCH, Removal, SetItem, open_backend,
 };
 use nimbus_provider_sdk::{CallContext, LinkDefinition, Provider, ProviderError};
+use nimbus_tests::auth::Role;
 use nimbus_tests::servers::{NatsServer, RedisServer, free_port};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -79,11 +80,7 @@ impl Fixture {
 
     async fn nats() -> Self {
         let nats = NatsServer::start();
-        let values = values(&[
-            ("backend", "nats"),
-            ("url", &nats.url()),
-            ("bucket", "kvtest"),
-        ]);
+        let values = crate::lattice_support::nats_backend(&nats, "kvtest");
         Fixture {
             store: open(&values).await,
             values,
@@ -1190,12 +1187,7 @@ async fn redis_restart_mid_run_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restart_mid_run_recovers_with_data() {
     let mut nats = NatsServer::start();
-    let s = open(&values(&[
-        ("backend", "nats"),
-        ("url", &nats.url()),
-        ("bucket", "restarts"),
-    ]))
-    .await;
+    let s = open(&crate::lattice_support::nats_backend(&nats, "restarts")).await;
     assert_eq!(s.add("n", 1).await.unwrap(), 1);
 
     nats.restart(); // JetStream's store survives: same directory
@@ -1216,13 +1208,9 @@ async fn nats_restart_mid_run_recovers_with_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_values_written_by_other_clients_are_strings() {
     let nats = NatsServer::start();
-    let s = open(&values(&[
-        ("backend", "nats"),
-        ("url", &nats.url()),
-        ("bucket", "shared"),
-    ]))
-    .await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let s = open(&crate::lattice_support::nats_backend(&nats, "shared")).await;
+    // Another client of the data account (the bucket is not the lattice account's).
+    let client = nats.connect_as(Role::Keyvalue).await;
     let kv = async_nats::jetstream::new(client)
         .get_key_value("shared")
         .await
@@ -1427,57 +1415,4 @@ async fn relinking_with_the_same_values_keeps_the_store() {
     link(&provider, "MB", HashMap::new()).await.unwrap();
     let r: wire::AddResponse = call(&provider, "MB", "Add", &add).await;
     assert_eq!(r.value, 1);
-}
-
-mod zz_tmp_probe {
-    use super::*;
-
-    async fn probe(values: HashMap<String, String>, tag: &str) {
-        let s = open_backend(&BackendConfig::from_values(&values).unwrap())
-            .await
-            .unwrap();
-        for n in [200usize, 1000, 1400, 3000, 5000, 70_000, 1_200_000] {
-            for (kind, key) in [("ascii", "k".repeat(n)), ("dots", ".".repeat(n))] {
-                let set = tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    s.set(&key, "v", None),
-                )
-                .await;
-                let get =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), s.get(&key)).await;
-                let after =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), s.get("short")).await;
-                eprintln!(
-                    "{tag} {kind} {n}: set={:?} get={:?} after={:?}",
-                    set.map(|r| r.map_err(|e| e.to_string())),
-                    get.map(|r| r.map(|v| v.is_some()).map_err(|e| e.to_string())),
-                    after.map(|r| r.map_err(|e| e.to_string()))
-                );
-            }
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn zz_tmp_longkey() {
-        let v = |p: &[(&str, &str)]| {
-            p.iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect::<HashMap<_, _>>()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        probe(v(&[("backend", "memory")]), "memory").await;
-        probe(
-            v(&[("backend", "file"), ("path", dir.path().to_str().unwrap())]),
-            "file",
-        )
-        .await;
-        let redis = RedisServer::start();
-        probe(v(&[("backend", "redis"), ("url", &redis.url())]), "redis").await;
-        let nats = NatsServer::start();
-        probe(
-            v(&[("backend", "nats"), ("url", &nats.url()), ("bucket", "b")]),
-            "nats",
-        )
-        .await;
-    }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use nimbus_core::events::CloudEvent;
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{Host, HostBuilder, NatsConfig};
+use nimbus_lattice::{Host, HostBuilder};
 use nimbus_provider_httpserver::HttpServerProvider;
 use nimbus_provider_keyvalue::{BackendConfig, KeyValueProvider, KvBackend, open_backend};
 use nimbus_runtime::{Runtime, RuntimeConfig};
@@ -504,11 +504,7 @@ async fn one_signed_module_counts_on_every_backend_the_link_names_with_no_lost_u
         ),
         (
             "nats",
-            values(&[
-                ("backend", "nats"),
-                ("url", &nats.url()),
-                ("bucket", "kvcounter"),
-            ]),
+            crate::lattice_support::nats_backend(&nats, "kvcounter"),
         ),
     ];
     for (kind, link_values) in &backends {
@@ -841,7 +837,7 @@ async fn out_of_process_providers_on_nats_serve_kvcounter_on_a_second_host() {
     let (http_id, kv_id) = (provider_key(), provider_key());
     let providers = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("httpserver", http_id.clone(), HTTP_CONTRACT, HTTP_BIN)
         .provider_executable("keyvalue", kv_id.clone(), KV_CONTRACT, KV_BIN)
         .build()
@@ -849,7 +845,7 @@ async fn out_of_process_providers_on_nats_serve_kvcounter_on_a_second_host() {
         .unwrap();
     let actors = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .build()
         .await
         .unwrap();
@@ -870,11 +866,7 @@ async fn out_of_process_providers_on_nats_serve_kvcounter_on_a_second_host() {
 
     // Links put on the actor's host reach the providers' host through the lattice store.
     let port = free_port();
-    let kv_values = values(&[
-        ("backend", "nats"),
-        ("url", &nats.url()),
-        ("bucket", "kvcounter_lattice"),
-    ]);
+    let kv_values = crate::lattice_support::nats_backend(&nats, "kvcounter_lattice");
     actors
         .put_link(LinkDefinition::new(
             &actor.id,

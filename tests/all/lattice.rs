@@ -16,7 +16,7 @@ use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::Subjects;
 use nimbus_core::wire::{Invocation, InvocationResponse, WasmCloudEntity};
-use nimbus_lattice::{ErrorKind, Host, MemoryStore, NatsConfig};
+use nimbus_lattice::{ErrorKind, Host, MemoryStore};
 use nimbus_tests::servers::{NatsCluster, NatsServer};
 
 use crate::lattice_support::*;
@@ -70,7 +70,7 @@ async fn two_hosts_share_actors_links_and_inventory() {
     );
 
     // Raw control requests: links, inventories of both hosts, ping.
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let links: LinkDefinitionList =
         serde_json::from_value(ctl(&client, subjects.ctl_get_links(), b"").await).unwrap();
     assert!(links.links.iter().any(|l| l.actor_id == on_b.id));
@@ -115,7 +115,7 @@ async fn cluster_calls_cross_servers_and_survive_losing_a_server() {
         // Every host knows every server and starts on its own one.
         let mut ordered = urls.clone();
         ordered.rotate_left(i);
-        let mut nats = NatsConfig::urls(ordered);
+        let mut nats = crate::lattice_support::member_nats_urls(ordered);
         nats.keep_server_order = true;
         let host = builder(&seed)
             .lattice(&lattice)
@@ -299,7 +299,7 @@ async fn bad_invocations_get_specific_errors_and_the_host_keeps_serving() {
     let subjects = Subjects::for_lattice(&lattice);
     let host = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .max_payload(1024)
         .build()
         .await
@@ -307,7 +307,7 @@ async fn bad_invocations_get_specific_errors_and_the_host_keeps_serving() {
     let actor = echo_actor(Some(&[]), None);
     host.start_actor(actor.bytes, 1).await.unwrap();
     let subject = subjects.rpc_actor(&actor.id);
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let me = WasmCloudEntity::actor(actor.id.clone());
     let call = |origin: WasmCloudEntity, target: WasmCloudEntity, msg: &[u8]| {
         Invocation::new(origin, target, "Echo", msg.to_vec(), "Ntest")
@@ -477,7 +477,7 @@ async fn links_written_straight_into_the_bucket_reach_the_host() {
         .await
         .unwrap();
     let mut events = host.events();
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let kv = js
         .get_key_value(Subjects::for_lattice(&lattice).kv_bucket())
@@ -642,7 +642,7 @@ async fn hosts_recreate_the_lattice_bucket_after_the_server_lost_its_data() {
 
     // What the hosts knew is back in the new bucket: the claims of the actor running on
     // A and the link put before the loss.
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(nimbus_tests::servers::connect(nats.url()).await.unwrap());
     let claims_key = nimbus_core::link::claims_key(&actor.id);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -706,7 +706,7 @@ async fn hosts_recreate_the_lattice_bucket_after_the_server_lost_its_data() {
     // create it and put everything back by themselves.
     nats.restart_without_data();
     let started = tokio::time::Instant::now();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(nimbus_tests::servers::connect(nats.url()).await.unwrap());
     let keys = [claims_key.clone(), known.kv_key(), fresh.kv_key()];
     loop {
         let mut present = Vec::new();
@@ -745,7 +745,7 @@ async fn out_of_process_provider_is_supervised_linked_and_routed_over_nats() {
     let pid = provider_key();
     let host = builder(&cluster_seed())
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("echo-bin", pid.clone(), CONTRACT, ECHO_BIN)
         .build()
         .await
@@ -880,7 +880,7 @@ async fn killed_provider_process_is_restarted_by_the_host_and_serves_every_link_
     let pid = provider_key();
     let host = builder(&cluster_seed())
         .lattice(lattice_name("provider-kill"))
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("echo-bin", pid.clone(), CONTRACT, &wrapper)
         .build()
         .await

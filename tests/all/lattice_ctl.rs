@@ -10,7 +10,7 @@ use nimbus_core::ctl::{GetClaimsResponse, HostInventory, LinkDefinitionList};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::{CtlCommand, Subjects};
 use nimbus_echo_provider::EchoProvider;
-use nimbus_lattice::{Host, NatsConfig};
+use nimbus_lattice::Host;
 use nimbus_provider_sdk::{CallContext, Provider, ProviderContext, ProviderError};
 use nimbus_tests::servers::NatsServer;
 use serde_json::json;
@@ -36,7 +36,7 @@ async fn every_control_verb_over_raw_json() {
     let registered = provider.clone();
     let host = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .label("zone", "blue")
         .provider_factory(
             "test-provider",
@@ -47,7 +47,7 @@ async fn every_control_verb_over_raw_json() {
         .await
         .unwrap();
     let other = nats_host(&[nats.url()], &lattice, &seed).await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let mut events = client.subscribe(s.events()).await.unwrap();
     client.flush().await.unwrap();
 
@@ -290,7 +290,7 @@ async fn bad_control_requests_get_clear_refusals() {
     let lattice = lattice_name("ctl-bad");
     let s = Subjects::for_lattice(&lattice);
     let host = nats_host(&[nats.url()], &lattice, &cluster_seed()).await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let cmd = |c| s.ctl_command(host.id(), c);
 
     let bad = b"{not json";
@@ -420,12 +420,12 @@ async fn heartbeats_are_published_on_the_configured_period() {
     let nats = NatsServer::start();
     let lattice = lattice_name("heartbeat");
     let s = Subjects::for_lattice(&lattice);
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let mut events = client.subscribe(s.events()).await.unwrap();
     client.flush().await.unwrap();
     let host = builder(&cluster_seed())
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .heartbeat_interval(Duration::from_millis(100))
         .build()
         .await
@@ -488,7 +488,7 @@ async fn failed_commands_and_links_are_reported_by_failed_events_with_the_reason
     let echo_pid = provider_key();
     let host = builder(&cluster_seed())
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable(
             "missing-binary",
             provider_key(),
@@ -503,7 +503,7 @@ async fn failed_commands_and_links_are_reported_by_failed_events_with_the_reason
         .build()
         .await
         .unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
     let mut events = client.subscribe(s.events()).await.unwrap();
     client.flush().await.unwrap();
     let cmd = |c| s.ctl_command(host.id(), c);

@@ -16,6 +16,8 @@ use nimbus_lattice::{Host, HostBuilder, NatsConfig};
 use nimbus_provider_sdk::{ActorCaller, CallContext, Provider, ProviderContext, ProviderError};
 use nimbus_runtime::{Runtime, RuntimeConfig};
 use nimbus_tests::actor_wasm;
+use nimbus_tests::auth::Role;
+use nimbus_tests::servers::{NatsServer, creds_for_url};
 use tokio::sync::{broadcast, watch};
 
 /// The contract of the test provider.
@@ -49,11 +51,45 @@ pub fn builder(seed: &str) -> HostBuilder {
         .rpc_timeout(Duration::from_secs(2))
 }
 
+/// The NATS settings of a host on the test server at `url`: the host role's creds, and
+/// the provider role's for the providers it starts (none when the server is open).
+pub fn member_nats(url: impl Into<String>) -> NatsConfig {
+    member_nats_urls([url.into()])
+}
+
+/// [`member_nats`] for the members of a cluster.
+pub fn member_nats_urls<I, S>(urls: I) -> NatsConfig
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut config = NatsConfig::urls(urls);
+    let urls = config.urls.join(",");
+    config.credentials_file = creds_for_url(&urls, Role::Host);
+    config.provider_credentials_file = creds_for_url(&urls, Role::Provider);
+    config
+}
+
+/// The key-value provider's link values of the `nats` backend for `bucket` on `nats`:
+/// with the key-value role's creds (the lattice's data account) when the server admits
+/// members only.
+pub fn nats_backend(nats: &NatsServer, bucket: &str) -> HashMap<String, String> {
+    let mut values = HashMap::from([
+        ("backend".to_string(), "nats".to_string()),
+        ("url".to_string(), nats.url()),
+        ("bucket".to_string(), bucket.to_string()),
+    ]);
+    if let Some(creds) = nats.creds(Role::Keyvalue) {
+        values.insert("creds".into(), creds.display().to_string());
+    }
+    values
+}
+
 /// A host on the NATS server(s) at `urls`, in lattice `lattice`.
 pub async fn nats_host(urls: &[String], lattice: &str, seed: &str) -> Host {
     builder(seed)
         .lattice(lattice)
-        .nats(NatsConfig::urls(urls.iter().cloned()))
+        .nats(member_nats_urls(urls.iter().cloned()))
         .build()
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{ErrorKind, Host, NatsConfig};
+use nimbus_lattice::{ErrorKind, Host};
 use nimbus_tests::servers::NatsServer;
 use prometheus_parse::{Sample, Scrape, Value};
 
@@ -80,7 +80,7 @@ async fn metrics_count_calls_errors_and_latency_per_actor_and_operation() {
     let lattice = lattice_name("metrics-calls");
     let host = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .metrics_addr(any_port())
         .build()
         .await
@@ -88,7 +88,7 @@ async fn metrics_count_calls_errors_and_latency_per_actor_and_operation() {
     // A second host without metrics: its calls to the actor arrive over NATS.
     let caller = builder(&seed)
         .lattice(&lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .build()
         .await
         .unwrap();
@@ -261,7 +261,7 @@ async fn metrics_count_provider_restarts_after_kill_9() {
     let pid = provider_key();
     let host = builder(&cluster_seed())
         .lattice(lattice_name("metrics-restarts"))
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("echo-bin", pid.clone(), CONTRACT, &binary)
         .metrics_addr(any_port())
         .build()

@@ -23,7 +23,7 @@ use nimbus_app::{Builtin, Manifest};
 use nimbus_core::claims;
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{Host, NatsConfig};
+use nimbus_lattice::Host;
 use nimbus_provider_httpserver::HttpServerProvider;
 use nimbus_provider_keyvalue::{BackendConfig, KeyValueProvider};
 use nimbus_provider_sdk::Provider;
@@ -199,7 +199,7 @@ impl Deployment {
         let builder = || {
             Host::builder()
                 .lattice(&lattice)
-                .nats(NatsConfig::url(nats_url))
+                .nats(crate::lattice_support::member_nats(nats_url))
                 .cluster_seed(&seed)
         };
         let host_a = builder().label("role", "web").build().await.unwrap();

@@ -19,6 +19,7 @@ use nimbus_echo_provider::{CONTRACT_ID, CRASH_EXIT_CODE, CallActorRequest};
 use nimbus_supervisor::{
     ProviderProcessSpec, RestartPolicy, SupervisedProvider, SupervisorError, SupervisorEvent,
 };
+use nimbus_tests::auth::Role;
 use nimbus_tests::servers::{NatsServer, free_port};
 use tokio::sync::mpsc;
 
@@ -45,7 +46,7 @@ struct Fixture {
 impl Fixture {
     async fn new() -> Self {
         let nats = NatsServer::start();
-        let client = async_nats::connect(nats.url()).await.unwrap();
+        let client = nimbus_tests::servers::connect(nats.url()).await.unwrap();
         Fixture {
             nats,
             client,
@@ -90,6 +91,17 @@ impl Fixture {
             default_rpc_timeout_ms: self.rpc_timeout_ms,
             log_level: Some("debug".into()),
             ..HostData::default()
+        };
+        // The provider connects with the provider role's creds, as a host would hand out.
+        let (lattice_rpc_user_jwt, lattice_rpc_user_seed) = self
+            .nats
+            .members()
+            .map(|m| m.jwt_and_seed(Role::Provider))
+            .unwrap_or_default();
+        let base = HostData {
+            lattice_rpc_user_jwt,
+            lattice_rpc_user_seed,
+            ..base
         };
         let links = self.links.clone();
         Arc::new(move || HostData {

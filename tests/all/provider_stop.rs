@@ -12,7 +12,7 @@ use std::time::Duration;
 use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_core::link::LinkDefinition;
 use nimbus_core::subjects::Subjects;
-use nimbus_lattice::{Host, NatsConfig};
+use nimbus_lattice::Host;
 use nimbus_tests::servers::NatsServer;
 
 use crate::lattice_support::{
@@ -77,7 +77,7 @@ impl Fixture {
         let provider = provider_key();
         let host = builder(&cluster_seed())
             .lattice(&lattice)
-            .nats(NatsConfig::url(nats.url()))
+            .nats(crate::lattice_support::member_nats(nats.url()))
             .provider_executable("echo-bin", provider.clone(), CONTRACT, &wrapper)
             .build()
             .await
@@ -96,7 +96,7 @@ impl Fixture {
         host.launch_provider("echo-bin", "default", None)
             .await
             .unwrap();
-        let stranger = async_nats::connect(nats.url()).await.unwrap();
+        let stranger = nimbus_tests::servers::connect(nats.url()).await.unwrap();
         let shutdown_subject =
             Subjects::for_lattice(lattice.clone()).provider_shutdown(&provider, "default");
         let fx = Fixture {

@@ -88,15 +88,19 @@ async fn nats_cluster_members_route_to_each_other() {
         assert_eq!(s.route_peers().unwrap(), others, "{}", s.log());
     }
     // ...and the routes carry messages: published on the first, received on the last.
-    let first = async_nats::connect(cluster.servers[0].url()).await.unwrap();
-    let last = async_nats::connect(cluster.servers[2].url()).await.unwrap();
-    let mut sub = last.subscribe("routes.check").await.unwrap();
+    let first = nimbus_tests::servers::connect(cluster.servers[0].url())
+        .await
+        .unwrap();
+    let last = nimbus_tests::servers::connect(cluster.servers[2].url())
+        .await
+        .unwrap();
+    let mut sub = last.subscribe("wasmbus.rpc.routes.check").await.unwrap();
     last.flush().await.unwrap();
     // The subscription's interest reaches the first server shortly after the flush.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         first
-            .publish("routes.check", "across".into())
+            .publish("wasmbus.rpc.routes.check", "across".into())
             .await
             .unwrap();
         first.flush().await.unwrap();

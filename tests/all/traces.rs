@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nimbus_core::link::LinkDefinition;
-use nimbus_lattice::{Host, NatsConfig};
+use nimbus_lattice::Host;
 use nimbus_runtime::{Runtime, RuntimeConfig};
 use nimbus_tests::servers::{NatsServer, free_port};
 use nimbus_tests::{Signer, actor_wasm};
@@ -209,7 +209,7 @@ async fn start_lattice() -> Lattice {
         .cluster_seed(&seed)
         .rpc_timeout(PATIENCE)
         .lattice(lattice_name("traces"))
-        .nats(NatsConfig::url(nats.url()))
+        .nats(crate::lattice_support::member_nats(nats.url()))
         .provider_executable("httpserver", http_id.clone(), HTTP_CONTRACT, HTTP_BIN)
         .provider_executable("keyvalue", kv_id.clone(), KV_CONTRACT, KV_BIN)
         .build()

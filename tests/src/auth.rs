@@ -1,13 +1,18 @@
-//! A lattice's NATS credentials as `wash lattice init` makes them, for tests that run the
-//! same scenario with authentication (and TLS) on: the nats-server includes the lattice's
-//! `auth.conf`, and every client connects with the creds file of its role.
+//! NATS credentials for tests. Every test nats-server admits only its [`Members`]
+//! (unless a test asks for an open one, or the run sets `NIMBUS_TEST_NATS=open`), and
+//! each client connects with the creds of its role.
 //!
+//! [`LatticeCreds`] is a lattice as `wash lattice init` makes it, for tests that run the
+//! same scenario with the real command's files (and TLS): the nats-server includes the
+//! lattice's `auth.conf`, and every client connects with the creds file of its role.
 //! It runs the `wash` binary (beside the test binary's profile dir, or `$WASH_BIN`), which
 //! `scripts/test.sh` builds before the tests: a test never builds it itself.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+pub use nimbus_lattice_auth::Role;
+use nimbus_lattice_auth::Signers;
 use tempfile::TempDir;
 
 use crate::servers::NatsOptions;
@@ -103,7 +108,7 @@ impl LatticeCreds {
         NatsOptions {
             jetstream: true,
             include: Some(self.auth_conf()),
-            ..NatsOptions::default()
+            ..NatsOptions::open()
         }
     }
 }
@@ -122,4 +127,85 @@ fn wash_binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The environment variable that runs every test nats-server open (`open`): the suite
+/// then checks the open path, as 0.x hosts use it. Unset: servers admit members only.
+pub const NATS_ENV: &str = "NIMBUS_TEST_NATS";
+
+/// Whether the run asks for open test servers (`NIMBUS_TEST_NATS=open`).
+pub fn open_by_env() -> bool {
+    std::env::var(NATS_ENV).is_ok_and(|v| v == "open")
+}
+
+/// The members of an authenticated test nats-server (or cluster), made in memory with the
+/// code of `wash lattice init`: an operator, the lattice and data accounts, and one user
+/// per role with that role's permissions on **every** lattice (`*`), since a server does
+/// not know which lattice names its tests will use. A test connects with the creds of
+/// the role it plays, so the suite runs with the permissions users get; the scoping of
+/// a role to one lattice is tested apart, on lattices made by `wash lattice init`.
+pub struct Members {
+    dir: TempDir,
+    auth_conf: String,
+    /// JWT and seed of each role, in [`Role::ALL`] order.
+    users: Vec<(Role, String, String)>,
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Members {
+    /// Fresh operator, accounts and users, with the creds files in a temp dir.
+    ///
+    /// # Panics
+    /// If signing or writing fails.
+    pub fn generate() -> Self {
+        let signers = Signers::generate();
+        let dir = tempfile::tempdir().expect("failed to create a temp dir for creds");
+        let mut users = Vec::new();
+        for role in Role::ALL {
+            let user = signers
+                .issue_user("*", role, None)
+                .expect("failed to issue test creds");
+            std::fs::write(
+                dir.path().join(format!("{}.creds", role.name())),
+                user.creds,
+            )
+            .expect("failed to write test creds");
+            users.push((role, user.jwt, user.seed));
+        }
+        let auth_conf = signers
+            .auth_conf("*", None)
+            .expect("failed to sign the test accounts");
+        Members {
+            dir,
+            auth_conf,
+            users,
+        }
+    }
+
+    /// The JWT and seed of `role`, for host data that carries them apart
+    /// (`lattice_rpc_user_jwt`, `lattice_rpc_user_seed`).
+    pub fn jwt_and_seed(&self, role: Role) -> (String, String) {
+        self.users
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .map(|(_, jwt, seed)| (jwt.clone(), seed.clone()))
+            .expect("every role has a user")
+    }
+
+    /// The creds file of `role`.
+    pub fn creds(&self, role: Role) -> PathBuf {
+        self.dir.path().join(format!("{}.creds", role.name()))
+    }
+
+    /// The server side: operator and preloaded accounts.
+    pub fn auth_conf(&self) -> &str {
+        &self.auth_conf
+    }
 }

@@ -18,15 +18,19 @@
 //! The binaries come from `scripts/setup.sh test`; set `NATS_SERVER` or `REDIS_SERVER` to use
 //! another one.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::auth::{Members, Role};
 
 /// How long a server may take to listen after it is spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -99,7 +103,8 @@ fn url_port(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
 
-/// Options for one `nats-server`.
+/// Options for one `nats-server`. By default it admits only the [`Members`] it makes
+/// (see [`NatsServer::creds`]); [`NatsOptions::open`] lets any client in.
 #[derive(Debug, Clone, Default)]
 pub struct NatsOptions {
     /// Turn JetStream on (store in the server's temp dir).
@@ -113,7 +118,24 @@ pub struct NatsOptions {
     pub name: Option<String>,
     /// A configuration file appended as it is, e.g. the `auth.conf` of `wash lattice
     /// init` (operator, accounts, TLS): the server then admits only the lattice's members.
+    /// It brings its own auth, so give it with [`NatsOptions::open`].
     pub include: Option<PathBuf>,
+    /// Admit any client, without credentials (a 0.x-style open lattice).
+    pub open: bool,
+    /// The members to admit, shared with other servers (a cluster's members admit the
+    /// same users); `None`: the server makes its own.
+    pub members: Option<Arc<Members>>,
+}
+
+impl NatsOptions {
+    /// A server that admits any client: for tests of the open path and of servers whose
+    /// auth comes from an [`NatsOptions::include`].
+    pub fn open() -> Self {
+        Self {
+            open: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// The ports a nats-server bound, from its ports file.
@@ -133,6 +155,8 @@ pub struct NatsServer {
     child: Option<Child>,
     ports: Option<NatsPorts>,
     options: NatsOptions,
+    /// Who it admits; `None`: anyone.
+    members: Option<Arc<Members>>,
     dir: TempDir,
     /// The JetStream store directory, under `dir`.
     store: PathBuf,
@@ -141,7 +165,7 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// A single server with JetStream on.
+    /// A single server with JetStream on, admitting its members only.
     pub fn start() -> Self {
         Self::start_with(NatsOptions {
             jetstream: true,
@@ -149,12 +173,35 @@ impl NatsServer {
         })
     }
 
-    /// A server with the given options, on ports it picks itself.
+    /// A single server with JetStream on that admits any client: benchmarks (their
+    /// figures are of an open lattice; `scripts/bench-auth.sh` gives auth's ratio) and
+    /// 0.x clients.
+    pub fn start_open() -> Self {
+        Self::start_with(NatsOptions {
+            jetstream: true,
+            ..NatsOptions::open()
+        })
+    }
+
+    /// A server with the given options, on ports it picks itself. Unless it is open (by
+    /// its options or the run's `NIMBUS_TEST_NATS=open`), it admits only its members.
     pub fn start_with(options: NatsOptions) -> Self {
         let dir = tempfile::tempdir().expect("failed to create a temp dir for nats-server");
+        // An included config brings its own auth.
+        let members = if options.open || options.include.is_some() || crate::auth::open_by_env() {
+            None
+        } else {
+            Some(
+                options
+                    .members
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Members::generate())),
+            )
+        };
         let mut server = Self {
             child: None,
             ports: None,
+            members,
             options,
             log: dir.path().join("nats-0.log"),
             store: dir.path().join("js"),
@@ -189,6 +236,10 @@ impl NatsServer {
                 "jetstream {{ store_dir: {:?} }}",
                 self.store.display().to_string()
             );
+        }
+        if let Some(members) = &self.members {
+            c.push_str(members.auth_conf());
+            c.push('\n');
         }
         // nats-server resolves `include` relative to the config file only: inline it.
         if let Some(include) = &self.options.include {
@@ -252,6 +303,9 @@ impl NatsServer {
         }
         self.ports = Some(reported);
         self.child = Some(child);
+        if let Some(members) = &self.members {
+            register_members(reported.client, members);
+        }
     }
 
     /// Waits for the ports file of `child` (written once it listens) and reads it.
@@ -324,6 +378,33 @@ impl NatsServer {
     /// The client port.
     pub fn port(&self) -> u16 {
         self.ports().client
+    }
+
+    /// The creds file of a client playing `role`; `None` when the server is open.
+    pub fn creds(&self, role: Role) -> Option<PathBuf> {
+        self.members.as_ref().map(|m| m.creds(role))
+    }
+
+    /// The members the server admits (to start another server admitting the same users);
+    /// `None` when it is open.
+    pub fn members(&self) -> Option<Arc<Members>> {
+        self.members.clone()
+    }
+
+    /// A client playing `role`.
+    ///
+    /// # Panics
+    /// If it cannot connect.
+    pub async fn connect_as(&self, role: Role) -> async_nats::Client {
+        connect_as(self.url(), role)
+            .await
+            .unwrap_or_else(|e| panic!("failed to connect to {} as {role:?}: {e}", self.url()))
+    }
+
+    /// A client with the host role, the widest of a lattice member's (the tests' own
+    /// publisher and subscriber).
+    pub async fn connect(&self) -> async_nats::Client {
+        self.connect_as(Role::Host).await
     }
 
     /// The monitoring endpoint, `http://127.0.0.1:PORT` (`/varz`, `/routez`, ...).
@@ -413,7 +494,58 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         kill(&mut self.child);
+        if let (Some(ports), Some(members)) = (self.ports, &self.members) {
+            unregister_members(ports.client, members);
+        }
     }
+}
+
+/// The members of every running test server, by client port: tests hand URLs around
+/// (to hosts, to `wash`, to helpers), and [`creds_for_url`] finds the creds that the
+/// server at a URL admits without every helper taking the server too.
+static MEMBERS_BY_PORT: Mutex<BTreeMap<u16, Arc<Members>>> = Mutex::new(BTreeMap::new());
+
+fn register_members(port: u16, members: &Arc<Members>) {
+    let mut map = MEMBERS_BY_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    map.insert(port, members.clone());
+}
+
+fn unregister_members(port: u16, members: &Arc<Members>) {
+    let mut map = MEMBERS_BY_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    // A later server may have the port by now: remove only our own entry.
+    if map.get(&port).is_some_and(|m| Arc::ptr_eq(m, members)) {
+        map.remove(&port);
+    }
+}
+
+/// The creds file of `role` on the test server at `url` (`nats://127.0.0.1:PORT`, or
+/// several URLs of one cluster separated by commas); `None` when that server is open or
+/// not one of this process's test servers.
+pub fn creds_for_url(url: &str, role: Role) -> Option<PathBuf> {
+    let map = MEMBERS_BY_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    url.split(',')
+        .filter_map(|u| url_port(u.trim()))
+        .find_map(|port| map.get(&port))
+        .map(|m| m.creds(role))
+}
+
+/// A client playing `role` on the test server at `url` (with its creds when it admits
+/// members only): `async_nats::connect` for tests.
+pub async fn connect_as(
+    url: impl AsRef<str>,
+    role: Role,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let url = url.as_ref();
+    client_options(creds_for_url(url, role).as_deref())
+        .await
+        .connect(url)
+        .await
+}
+
+/// [`connect_as`] with the host role, the widest of a lattice member's (the tests' own
+/// publisher and subscriber).
+pub async fn connect(url: impl AsRef<str>) -> Result<async_nats::Client, async_nats::ConnectError> {
+    connect_as(url, Role::Host).await
 }
 
 /// Several `nats-server`s joined by routes into one cluster.
@@ -430,12 +562,18 @@ impl NatsCluster {
     /// # Panics
     /// If the routes do not form within 15 s (with what each member sees).
     pub fn start(size: usize) -> Self {
-        Self::start_including(size, None)
+        Self::start_with(size, NatsOptions::default())
     }
 
-    /// [`NatsCluster::start`] with every member including `include` (see
-    /// [`NatsOptions::include`]).
-    pub fn start_including(size: usize, include: Option<PathBuf>) -> Self {
+    /// [`NatsCluster::start`] with every member's `include`, `open` and `members` taken from
+    /// `options` (the cluster settings are its own). All members admit the same users.
+    pub fn start_with(size: usize, options: NatsOptions) -> Self {
+        let open = options.open || options.include.is_some() || crate::auth::open_by_env();
+        let members = match (open, options.members) {
+            (true, _) => None,
+            (false, Some(members)) => Some(members),
+            (false, None) => Some(Arc::new(Members::generate())),
+        };
         let mut servers: Vec<NatsServer> = Vec::with_capacity(size);
         for i in 0..size {
             let routes = servers.iter().map(NatsServer::route_url).collect();
@@ -444,7 +582,9 @@ impl NatsCluster {
                 cluster: Some("nimbus-test".into()),
                 routes,
                 name: Some(format!("n{i}")),
-                include: include.clone(),
+                include: options.include.clone(),
+                open,
+                members: members.clone(),
             }));
         }
         let cluster = Self { servers };
@@ -484,6 +624,12 @@ impl NatsCluster {
     /// The client URLs of all members.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(NatsServer::url).collect()
+    }
+
+    /// The creds file of a client playing `role` (every member admits the same users);
+    /// `None` when the cluster is open.
+    pub fn creds(&self, role: Role) -> Option<PathBuf> {
+        self.servers.first().and_then(|s| s.creds(role))
     }
 }
 
@@ -666,4 +812,20 @@ fn redis_pid(port: u16) -> Option<u32> {
         }
     }
     None
+}
+
+/// Connect options of a client with the creds file `creds` (`None`: no credentials, for
+/// an open server).
+///
+/// # Panics
+/// If the creds file cannot be read.
+pub async fn client_options(creds: Option<&Path>) -> async_nats::ConnectOptions {
+    let options = async_nats::ConnectOptions::new();
+    match creds {
+        Some(path) => options
+            .credentials_file(path)
+            .await
+            .unwrap_or_else(|e| panic!("failed to read creds {}: {e}", path.display())),
+        None => options,
+    }
 }

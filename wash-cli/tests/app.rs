@@ -7,6 +7,8 @@
 
 mod common;
 
+use nimbus_tests::auth::Role;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -83,6 +85,7 @@ impl Lattice {
         .args(["--host-lost-after", &LOST_AFTER_SECS.to_string()])
         .current_dir(&dir)
         .env("WASH_KEYS", self.keys());
+        common::member_env(&mut cmd, &self.nats.url(), Role::Host);
         let (child, text) = common::spawn_until_ready(&mut cmd);
         let id = common::host_id(&text);
         Up { child, id }
@@ -90,14 +93,14 @@ impl Lattice {
 
     /// Runs `wash ARGS` against this lattice.
     fn wash(&self, args: &[&str]) -> std::process::Output {
-        wash()
-            .args(args)
+        let mut cmd = wash();
+        cmd.args(args)
             .env("WASH_NATS_URL", self.nats.url())
             .env("WASH_LATTICE", &self.name)
             .env("WASH_KEYS", self.keys())
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+            .current_dir(self.dir.path());
+        common::member_env(&mut cmd, &self.nats.url(), Role::Wash);
+        cmd.output().unwrap()
     }
 
     /// `wash --output json ARGS`, which must succeed; the parsed output.
@@ -358,7 +361,18 @@ fn petclinic_manifest(lattice: &Lattice, port: u16) -> PathBuf {
             "../actors/target/wasm/",
             &format!("{}/actors/target/wasm/", root.display()),
         )
-        .replace("nats://127.0.0.1:4222", &lattice.nats.url())
+        .replace(
+            "url: \"nats://127.0.0.1:4222\"",
+            &match lattice.nats.creds(Role::Keyvalue) {
+                // The data account's user, as `wash lattice init` makes keyvalue.creds.
+                Some(creds) => format!(
+                    "url: {:?}, creds: {:?}",
+                    lattice.nats.url(),
+                    creds.display().to_string()
+                ),
+                None => format!("url: {:?}", lattice.nats.url()),
+            },
+        )
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
         .replace(
             "bucket: petclinic",

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use nimbus_core::keys::{KeyKind, KeyPair};
 use nimbus_lattice::{Host, NatsConfig};
 use nimbus_runtime::RuntimeConfig;
 use nimbus_tests::actor_wasm;
+use nimbus_tests::auth::Role;
 use nimbus_tests::servers::NatsServer;
 
 /// Runs `wash` with `args` (plus `--nats-url` and `--lattice`) and the given extra env.
@@ -33,6 +36,7 @@ async fn wash(nats: &str, lattice: &str, args: &[&str], env: &[(&str, &str)]) ->
         .env_remove("WASH_NATS_URL")
         .env_remove("WASH_LATTICE")
         .kill_on_drop(true);
+    common::member_env(&mut cmd, nats, Role::Wash);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -79,7 +83,11 @@ fn json(out: &Output) -> serde_json::Value {
 async fn host(nats: &NatsServer, lattice: &str, seed: &str) -> Host {
     Host::builder()
         .lattice(lattice)
-        .nats(NatsConfig::url(nats.url()))
+        .nats(NatsConfig {
+            credentials_file: nats.creds(Role::Host),
+            provider_credentials_file: nats.creds(Role::Provider),
+            ..NatsConfig::url(nats.url())
+        })
         .cluster_seed(seed)
         .label("zone", "blue")
         .rpc_timeout(Duration::from_secs(2))
@@ -508,7 +516,7 @@ async fn ctl_errors_say_what_went_wrong() {
     );
 
     // Someone listens but never answers: timed out.
-    let client = async_nats::connect(&url).await.unwrap();
+    let client = nimbus_tests::servers::connect(&url).await.unwrap();
     let _silent = client
         .subscribe(format!("wasmbus.ctl.{lattice}.get.NSLOW.inv"))
         .await

@@ -10,6 +10,8 @@
 
 mod common;
 
+use nimbus_tests::auth::Role;
+
 use std::io::{BufRead as _, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -393,7 +395,7 @@ fn lattice_links(nats_url: &str, lattice: &str) -> Vec<String> {
         .unwrap();
     runtime.block_on(async {
         use futures_util::StreamExt as _;
-        let client = async_nats::connect(nats_url).await.unwrap();
+        let client = nimbus_tests::servers::connect(nats_url).await.unwrap();
         let js = async_nats::jetstream::new(client);
         let kv = js
             .get_key_value(format!("LATTICEDATA_{lattice}"))
@@ -424,11 +426,11 @@ fn dev_joins_a_lattice_with_nats_url_and_deletes_its_links_on_ctrl_c() {
     let project = new_hello(dir.path(), "hello");
     let port = free_port();
     let lattice = format!("dev{port}");
-    let mut dev = Dev::start(
-        &project,
-        port,
-        &["--nats-url", &nats.url(), "--lattice", &lattice],
-    );
+    let url = nats.url();
+    let mut args = vec!["--nats-url", &url, "--lattice", &lattice];
+    let creds = common::member_args(&url, Role::Host);
+    args.extend(creds.iter().map(String::as_str));
+    let mut dev = Dev::start(&project, port, &args);
     dev.wait_for("ready", 1, BUILD_DEADLINE);
     assert!(
         dev.stdout()
@@ -532,11 +534,11 @@ fn dev_runs_a_provider_binary_of_its_dev_section_on_a_lattice() {
     let project = kvcounter_with_provider_binary(dir.path());
     let port = free_port();
     let lattice = format!("devkv{port}");
-    let mut dev = Dev::start(
-        &project,
-        port,
-        &["--nats-url", &nats.url(), "--lattice", &lattice],
-    );
+    let url = nats.url();
+    let mut args = vec!["--nats-url", &url, "--lattice", &lattice];
+    let creds = common::member_args(&url, Role::Host);
+    args.extend(creds.iter().map(String::as_str));
+    let mut dev = Dev::start(&project, port, &args);
     dev.wait_for("ready", 1, BUILD_DEADLINE);
     assert!(
         dev.stdout().contains("nimbus-keyvalue-provider"),

@@ -6,6 +6,8 @@
 
 mod common;
 
+use nimbus_tests::auth::Role;
+
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -102,6 +104,7 @@ fn wash_ui_shows_both_hosts_of_a_lattice_with_their_metrics() {
         cmd.args(["up", "--nats-url", &nats.url(), "--lattice", &lattice])
             .args(["--no-reconciler", "--dashboard", "127.0.0.1:0"])
             .env("WASH_KEYS", dir.path().join("keys"));
+        common::member_env(&mut cmd, &nats.url(), Role::Host);
         let (child, text) = common::spawn_until_ready(&mut cmd);
         hosts.push(Running(child));
         ids.push(common::host_id(&text));
@@ -111,6 +114,8 @@ fn wash_ui_shows_both_hosts_of_a_lattice_with_their_metrics() {
     let mut ui = wash(dir.path());
     ui.args(["ui", "--nats-url", &nats.url(), "--lattice", &lattice])
         .args(["--addr", "127.0.0.1:0"]);
+    // Only what an observer may read.
+    common::member_env(&mut ui, &nats.url(), Role::Observer);
     let (child, text) = common::spawn_until_ready(&mut ui);
     let _ui = Running(child);
     assert!(

@@ -9,6 +9,8 @@
 
 mod common;
 
+use nimbus_tests::auth::Role;
+
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -211,8 +213,9 @@ fn wash_ok(nats: &str, lattice: &str, keys: &Path, args: &[&str]) -> String {
 }
 
 fn wash_at(nats: &str, lattice: &str, keys: &Path, args: &[&str]) -> std::process::Output {
-    wash()
-        .args(args)
+    let mut cmd = wash();
+    common::member_env(&mut cmd, nats, Role::Wash);
+    cmd.args(args)
         .env("WASH_NATS_URL", nats)
         .env("WASH_LATTICE", lattice)
         .env("WASH_KEYS", keys)
@@ -237,6 +240,7 @@ fn lattice_host(
         .arg(format!("name={name}"))
         .current_dir(&dir)
         .env("WASH_KEYS", keys);
+    common::member_env(&mut cmd, nats, Role::Host);
     let (up, text) = Up::spawn(cmd);
     let host_id = common::host_id(&text);
     let cluster_key = text

@@ -374,14 +374,14 @@ async fn serve_only(mode: &str) {
     let secs = env_or("NIMBUS_BENCH_SECS", 60);
     let port = free_port();
     if mode == "baseline-nats" {
-        let nats = NatsServer::start();
+        let nats = NatsServer::start_open();
         axum_nats(port, &nats.url()).await;
         wait_ready(port, mode).await;
         println!("serving {mode} on http://127.0.0.1:{port}/bench for {secs} s");
         tokio::time::sleep(Duration::from_secs(secs)).await;
         return;
     }
-    let nats = mode.starts_with("lattice").then(NatsServer::start);
+    let nats = mode.starts_with("lattice").then(NatsServer::start_open);
     let host = match &nats {
         None => standalone(port, mode == "standalone-metrics").await,
         Some(nats) => lattice(&nats.url(), port, mode == "lattice-signed").await,
@@ -435,7 +435,7 @@ async fn run(filter: Vec<String>) {
         if !wants(mode) {
             continue;
         }
-        let nats = NatsServer::start();
+        let nats = NatsServer::start_open();
         let (ours, baseline) = (free_port(), free_port());
         let host = lattice(&nats.url(), ours, signing).await;
         axum_nats(baseline, &nats.url()).await;

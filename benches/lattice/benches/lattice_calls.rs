@@ -432,7 +432,7 @@ async fn run(filter: Vec<String>) {
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     println!("load average at start: {}", load_average());
 
-    let nats = NatsServer::start();
+    let nats = NatsServer::start_open();
     let runtime = Runtime::new(RuntimeConfig {
         max_total_instances: 32,
         max_memory_bytes: 16 * 1024 * 1024,

@@ -23,6 +23,7 @@ use nimbus_deploy::{
 };
 use nimbus_lattice::{Host, NatsConfig};
 use nimbus_runtime::{Runtime, RuntimeConfig};
+use nimbus_tests::auth::Role;
 use nimbus_tests::servers::NatsServer;
 
 fn runtime() -> Runtime {
@@ -62,8 +63,19 @@ impl Lattice {
         }
     }
 
+    /// A client with `wash`'s role: what deploys, reads status and sends control commands.
     async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url()).await.unwrap()
+        self.nats.connect_as(Role::Wash).await
+    }
+
+    /// The NATS settings of a host of this lattice (host creds; provider creds for the
+    /// providers it starts).
+    fn host_nats(&self) -> NatsConfig {
+        NatsConfig {
+            credentials_file: self.nats.creds(Role::Host),
+            provider_credentials_file: self.nats.creds(Role::Provider),
+            ..NatsConfig::url(self.nats.url())
+        }
     }
 
     async fn host(&self, labels: &[(&str, &str)]) -> Host {
@@ -72,7 +84,7 @@ impl Lattice {
             .cluster_seed(self.seed.clone())
             .lattice(self.name.clone())
             .rpc_timeout(Duration::from_secs(2))
-            .nats(NatsConfig::url(self.nats.url()));
+            .nats(self.host_nats());
         for (k, v) in labels {
             builder = builder.label(*k, *v);
         }
@@ -88,7 +100,8 @@ impl Lattice {
         config.lease_ttl = Duration::from_secs(3);
         config.command_timeout = Duration::from_secs(15);
         config.backoff_base = Duration::from_millis(500);
-        nimbus_deploy::start(self.client().await, config)
+        // The reconciler runs beside a host, on a connection with the host's role.
+        nimbus_deploy::start(self.nats.connect_as(Role::Host).await, config)
             .await
             .unwrap()
     }
@@ -696,7 +709,7 @@ async fn deploy_links_with_the_running_providers_key_and_drops_links_a_new_versi
         .runtime(runtime())
         .cluster_seed(lattice.seed.clone())
         .lattice(lattice.name.clone())
-        .nats(NatsConfig::url(lattice.nats.url()))
+        .nats(lattice.host_nats())
         .provider_factory(
             "builtin:keyvalue",
             provider_key.clone(),
@@ -799,7 +812,7 @@ async fn deploy_of_a_provider_that_keeps_crashing_reports_it_and_backs_off() {
         .runtime(runtime())
         .cluster_seed(lattice.seed.clone())
         .lattice(lattice.name.clone())
-        .nats(NatsConfig::url(lattice.nats.url()))
+        .nats(lattice.host_nats())
         .provider_executable("/bin/false", crasher, "nimbus:crash", "/bin/false")
         .process_launcher(Arc::new(SupervisorLauncher {
             restart: RestartPolicy {

@@ -12,6 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use nimbus_tests::auth::Role;
+use nimbus_tests::servers::creds_for_url;
+
 /// Spawns `cmd` (a `wash up` command line, stdout piped here, stderr inherited) and waits
 /// up to 60 s for its "ready" line; returns the child and everything it printed so far.
 pub fn spawn_until_ready(cmd: &mut Command) -> (Child, String) {
@@ -98,4 +101,44 @@ pub fn project_wash(dir: &Path) -> Command {
         .env_remove("WASH_CLUSTER_SEED")
         .env_remove("WASH_CLUSTER_ISSUERS");
     cmd
+}
+
+/// Gives a `wash` command the creds of `role` on the test server at `url` through the
+/// environment (nothing when that server is open): `wash up` and `wash dev`
+/// ([`Role::Host`]) also get the provider role's for the providers they start.
+pub fn member_env<C: CommandEnv>(cmd: &mut C, url: &str, role: Role) {
+    if let Some(creds) = creds_for_url(url, role) {
+        cmd.set_env("WASH_NATS_CREDS", creds.as_os_str());
+    }
+    if role == Role::Host
+        && let Some(creds) = creds_for_url(url, Role::Provider)
+    {
+        cmd.set_env("WASH_PROVIDER_CREDS", creds.as_os_str());
+    }
+}
+
+/// A process command line, std or tokio, for [`member_env`].
+pub trait CommandEnv {
+    /// Sets one environment variable of the child.
+    fn set_env(&mut self, key: &str, value: &std::ffi::OsStr);
+}
+
+impl CommandEnv for Command {
+    fn set_env(&mut self, key: &str, value: &std::ffi::OsStr) {
+        self.env(key, value);
+    }
+}
+
+impl CommandEnv for tokio::process::Command {
+    fn set_env(&mut self, key: &str, value: &std::ffi::OsStr) {
+        self.env(key, value);
+    }
+}
+
+/// `--creds FILE` of `role` on the test server at `url`, for a command line (empty when
+/// that server is open).
+pub fn member_args(url: &str, role: Role) -> Vec<String> {
+    creds_for_url(url, role)
+        .map(|creds| vec!["--creds".to_string(), creds.display().to_string()])
+        .unwrap_or_default()
 }
