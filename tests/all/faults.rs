@@ -950,14 +950,13 @@ fn faults_redis_restart_loses_no_acknowledged_write() {
 #[test]
 fn faults_nats_cluster_losing_a_node_loses_no_acknowledged_write() {
     let fx = Fixture::new("faults-cluster");
-    let mut cluster =
-        NatsCluster::start_with(
-            3,
-            NatsOptions {
-                include: fx.auth.as_ref().map(LatticeCreds::auth_conf),
-                ..NatsOptions::open()
-            },
-        );
+    let mut cluster = NatsCluster::start_with(
+        3,
+        NatsOptions {
+            include: fx.auth.as_ref().map(LatticeCreds::auth_conf),
+            ..NatsOptions::open()
+        },
+    );
     let mut spec = fx.spec(cluster.urls(), true, Some(fx.file_backend()));
     // No JetStream in the test cluster: the one host keeps the lattice store in memory.
     spec.memory_store = true;
