@@ -12,6 +12,7 @@
 //! account for the key-value provider's `backend=nats` data, which the lattice's members
 //! cannot read.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -200,6 +201,11 @@ pub struct RolePermissions {
     pub respond: bool,
 }
 
+/// Users the lattice's accounts no longer admit: user public key (`U...`) → unix time in
+/// seconds; the server refuses a user JWT of that key issued at or before it (and closes
+/// its connections when it learns of it).
+pub type Revocations = BTreeMap<String, u64>;
+
 /// The operator and account keys of one lattice: whoever holds them can issue users.
 pub struct Signers {
     /// Signs the accounts; the server trusts its JWT.
@@ -274,18 +280,27 @@ impl Signers {
     }
 
     /// The server side of the lattice, for a nats-server configuration: the operator,
-    /// `resolver: MEMORY` with the three accounts preloaded and, with `tls` (certificate
-    /// and key files), TLS required of every client.
+    /// `resolver: MEMORY` with the three accounts preloaded (the lattice's two refusing
+    /// the `revoked` users) and, with `tls` (certificate and key files), TLS required of
+    /// every client.
     pub fn auth_conf(
         &self,
         lattice: &str,
         tls: Option<(&Path, &Path)>,
+        revoked: &Revocations,
     ) -> Result<String, AuthError> {
         let operator = operator_jwt(&self.operator, &self.system_account, lattice)?;
-        let system = account_jwt(&self.operator, &self.system_account, "SYS", false)?;
-        let account = account_jwt(&self.operator, &self.account, lattice, true)?;
+        let none = Revocations::new();
+        let system = account_jwt(&self.operator, &self.system_account, "SYS", false, &none)?;
+        let account = account_jwt(&self.operator, &self.account, lattice, true, revoked)?;
         let data_name = Self::data_account_name(lattice);
-        let data_account = account_jwt(&self.operator, &self.data_account, &data_name, true)?;
+        let data_account = account_jwt(
+            &self.operator,
+            &self.data_account,
+            &data_name,
+            true,
+            revoked,
+        )?;
         let mut auth = String::new();
         let _ = writeln!(
             auth,
@@ -376,8 +391,12 @@ fn account_jwt(
     account: &KeyPair,
     name: &str,
     jetstream: bool,
+    revoked: &Revocations,
 ) -> Result<String, AuthError> {
     let mut claims: Claims<Account> = Account::new_claims(name.to_string(), account.public_key());
+    if !revoked.is_empty() {
+        claims.nats.revocations = Some(revoked.clone());
+    }
     if jetstream {
         let limits = claims
             .nats
@@ -500,7 +519,9 @@ mod tests {
             assert_eq!(claims["nats"]["type"], "user");
             assert!(user.creds.contains("-----BEGIN USER NKEY SEED-----\nSU"));
         }
-        let auth = signers.auth_conf("demo", None).unwrap();
+        let auth = signers
+            .auth_conf("demo", None, &Revocations::new())
+            .unwrap();
         assert!(auth.contains("resolver: MEMORY"), "{auth}");
         assert!(!auth.contains("tls {"), "{auth}");
         let account = signers.account.public_key();
@@ -512,9 +533,32 @@ mod tests {
         let claims = payload(account_jwt);
         assert_eq!(claims["nats"]["limits"]["disk_storage"], -1, "{claims}");
         assert_eq!(claims["iss"], signers.operator.public_key().as_str());
+        assert!(claims["nats"].get("revocations").is_none(), "{claims}");
         let with_tls = signers
-            .auth_conf("demo", Some((Path::new("/c.pem"), Path::new("/k.pem"))))
+            .auth_conf(
+                "demo",
+                Some((Path::new("/c.pem"), Path::new("/k.pem"))),
+                &Revocations::new(),
+            )
             .unwrap();
         assert!(with_tls.contains("cert_file: \"/c.pem\""), "{with_tls}");
+
+        // A revoked user is named in both accounts of the lattice.
+        let revoked = Revocations::from([("UREVOKED".to_string(), 1_700_000_000)]);
+        let auth = signers.auth_conf("demo", None, &revoked).unwrap();
+        for key in [
+            signers.account.public_key(),
+            signers.data_account.public_key(),
+        ] {
+            let jwt = auth
+                .lines()
+                .find(|l| l.trim_start().starts_with(&key))
+                .and_then(|l| l.split('"').nth(1))
+                .unwrap();
+            assert_eq!(
+                payload(jwt)["nats"]["revocations"]["UREVOKED"],
+                1_700_000_000
+            );
+        }
     }
 }

@@ -180,7 +180,7 @@ impl Members {
             users.push((role, user.jwt, user.seed));
         }
         let auth_conf = signers
-            .auth_conf("*", None)
+            .auth_conf("*", None, &Default::default())
             .expect("failed to sign the test accounts");
         Members {
             dir,

@@ -30,6 +30,9 @@ pub enum LatticeCommand {
     /// Issue new credentials of one role of an initialised lattice (for another machine,
     /// or a provider of its own).
     Creds(CredsArgs),
+    /// Cut off one user (a leaked creds file, a retired machine): the lattice's accounts
+    /// refuse it, and the nats-servers `wash up --nats-server` runs here reload at once.
+    Revoke(RevokeArgs),
     /// Show, export or import the lattice's cluster key (the key its hosts sign
     /// invocations with and trust).
     #[command(subcommand)]
@@ -113,6 +116,20 @@ pub struct CredsArgs {
     pub key: KeyArgs,
 }
 
+/// Arguments of `wash lattice revoke`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["creds", "user"])))]
+pub struct RevokeArgs {
+    /// The creds file whose user to revoke.
+    #[arg(long, value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// The public key (`U...`) of the user to revoke.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
 /// Arguments of `wash lattice key import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -141,6 +158,7 @@ pub fn run(cmd: LatticeCommand, output: OutputFormat) -> anyhow::Result<()> {
     let cmd = match cmd {
         LatticeCommand::Init(args) => return init(args, output),
         LatticeCommand::Creds(args) => return creds(args, output),
+        LatticeCommand::Revoke(args) => return revoke(args, output),
         LatticeCommand::Key(cmd) => cmd,
     };
     match cmd {
@@ -289,6 +307,44 @@ fn creds(args: CredsArgs, output: OutputFormat) -> anyhow::Result<()> {
                 report.lattice,
                 report.user,
                 report.path
+            )
+        },
+        &report,
+    )
+}
+
+/// `wash lattice revoke`.
+fn revoke(args: RevokeArgs, output: OutputFormat) -> anyhow::Result<()> {
+    let keys_dir = keys::keys_dir(args.key.keys_dir.clone())?;
+    let lattice = &args.key.lattice;
+    let user = match (&args.user, &args.creds) {
+        (Some(user), _) => user.clone(),
+        (None, Some(creds)) => crate::lattice_auth::creds_user_key(creds)?,
+        (None, None) => bail!("say whom to revoke: --creds FILE or --user PUBLIC_KEY"),
+    };
+    let dir = crate::lattice_auth::LatticeDir::of(lattice)?;
+    let report = crate::lattice_auth::revoke(&keys_dir, &dir, lattice, &user)?;
+    output.print(
+        || {
+            let next = if report.reloaded.is_empty() {
+                format!(
+                    "no `wash up --nats-server` of the lattice runs here: a nats-server started otherwise needs {} and a reload (`nats-server --signal reload`)",
+                    report.auth_conf
+                )
+            } else {
+                format!(
+                    "reloaded nats-server pid {}",
+                    report
+                        .reloaded
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            format!(
+                "user {} of lattice `{}` revoked (written to {}); {next}",
+                report.user, report.lattice, report.auth_conf
             )
         },
         &report,

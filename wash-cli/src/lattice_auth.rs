@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use nimbus_core::keys::{KeyKind, KeyPair};
 pub use nimbus_lattice_auth::Role;
-use nimbus_lattice_auth::Signers;
+use nimbus_lattice_auth::{Revocations, Signers};
 use serde::Serialize;
 
 use crate::keys;
@@ -41,6 +41,8 @@ pub const SERVER_CONF: &str = "nats-server.conf";
 pub const PROVIDERS_DIR: &str = "providers";
 /// The CA certificate clients trust when the lattice uses TLS.
 pub const TLS_CA: &str = "tls/ca.pem";
+/// The users `wash lattice revoke` cut off, kept so every rewrite of `auth.conf` keeps them.
+pub const REVOCATIONS: &str = "revocations.json";
 const TLS_CERT: &str = "tls/server-cert.pem";
 const TLS_KEY: &str = "tls/server-key.pem";
 
@@ -114,6 +116,56 @@ impl LatticeDir {
     /// The CA certificate of the lattice's TLS, when it has one.
     pub fn tls_ca(&self) -> Option<PathBuf> {
         Some(self.root.join(TLS_CA)).filter(|p| p.is_file())
+    }
+
+    /// The users revoked so far (none before the first `wash lattice revoke`).
+    pub fn read_revocations(&self) -> anyhow::Result<Revocations> {
+        let path = self.root.join(REVOCATIONS);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a map of user keys to times; fix or remove it, then run `wash lattice revoke` again",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Revocations::new()),
+            Err(e) => Err(e).with_context(|| format!("failed to read {}", path.display())),
+        }
+    }
+
+    /// The configuration `wash up --nats-server` writes for its server on `port`: here,
+    /// beside `auth.conf`, which it includes, so that a reload re-reads the lattice's auth.
+    pub fn local_server_conf(&self, port: u16) -> PathBuf {
+        self.root.join(format!("nats-server-{port}.conf"))
+    }
+
+    /// The pid file of the server on `port` that `wash up --nats-server` runs.
+    pub fn local_server_pid(&self, port: u16) -> PathBuf {
+        self.root.join(format!("nats-server-{port}.pid"))
+    }
+
+    /// The pids of the nats-servers `wash up --nats-server` runs for this lattice now.
+    fn running_local_servers(&self) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("nats-server-") && name.ends_with(".pid")
+            })
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|text| text.trim().parse::<u32>().ok())
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            .collect()
+    }
+
+    /// The server certificate and key, when the lattice serves TLS.
+    fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        self.tls_ca()
+            .map(|_| (self.root.join(TLS_CERT), self.root.join(TLS_KEY)))
     }
 
     /// Whether `wash lattice init` ran for this lattice (its `auth.conf` exists).
@@ -263,12 +315,12 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitReport> {
             None
         }
     };
-    let auth = signers.auth_conf(
+    write_auth_conf(
+        dir,
+        &signers,
         lattice,
         tls.as_ref().map(|t| (t.cert.as_path(), t.key.as_path())),
     )?;
-    let auth = format!("# Written by `wash lattice init`.\n{auth}");
-    write_private(&dir.auth_conf(), &auth)?;
 
     let store = std::path::absolute(&options.store_dir)
         .with_context(|| format!("failed to resolve {}", options.store_dir.display()))?;
@@ -295,6 +347,121 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitReport> {
         server_conf: dir.server_conf().display().to_string(),
         creds,
         tls_ca: tls.map(|t| t.ca.display().to_string()),
+    })
+}
+
+/// Writes the lattice's `auth.conf`, with the users revoked so far.
+fn write_auth_conf(
+    dir: &LatticeDir,
+    signers: &Signers,
+    lattice: &str,
+    tls: Option<(&Path, &Path)>,
+) -> anyhow::Result<()> {
+    let revoked = dir.read_revocations()?;
+    let auth = signers.auth_conf(lattice, tls, &revoked)?;
+    write_private(
+        &dir.auth_conf(),
+        &format!("# Written by `wash lattice init` (and `wash lattice revoke`).\n{auth}"),
+    )
+}
+
+/// What `wash lattice revoke` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokeReport {
+    /// The lattice.
+    pub lattice: String,
+    /// The revoked user's public key.
+    pub user: String,
+    /// Unix time (s): its JWTs issued until then are refused.
+    pub revoked_at: u64,
+    /// The rewritten `auth.conf`.
+    pub auth_conf: String,
+    /// The running nats-servers of `wash up --nats-server` told to reload it.
+    pub reloaded: Vec<u32>,
+}
+
+/// The user key of a `.creds` file (from its seed).
+pub fn creds_user_key(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read the creds file {}", path.display()))?;
+    let seed = text
+        .lines()
+        .skip_while(|l| !l.contains("BEGIN USER NKEY SEED"))
+        .nth(1)
+        .map(str::trim)
+        .with_context(|| {
+            format!(
+                "{} holds no user seed: is it a .creds file?",
+                path.display()
+            )
+        })?;
+    let key = KeyPair::from_seed_of_kind(seed, KeyKind::User)
+        .with_context(|| format!("{} holds no valid user seed", path.display()))?;
+    Ok(key.public_key())
+}
+
+/// Revokes user `user` of `lattice`: the account JWTs in `auth.conf` name it, and the
+/// nats-servers `wash up --nats-server` runs for the lattice on this machine reload them
+/// (they refuse the user from then on and close its connections). A server run another
+/// way needs `auth.conf` copied to it and a reload (`nats-server --signal reload`).
+pub fn revoke(
+    keys_dir: &Path,
+    dir: &LatticeDir,
+    lattice: &str,
+    user: &str,
+) -> anyhow::Result<RevokeReport> {
+    check_lattice_name(lattice)?;
+    nimbus_core::keys::parse_public_key_of_kind(user, KeyKind::User).with_context(|| {
+        format!("`{user}` is not a user public key (U...); pass --creds FILE to revoke the user of a creds file")
+    })?;
+    if !dir.is_initialised() {
+        bail!(
+            "lattice `{lattice}` has no auth.conf in {}: run `wash lattice init {lattice}` first",
+            dir.root().display()
+        );
+    }
+    let trusted = stored_account(keys_dir, lattice).is_some_and(|account| {
+        dir.read_auth_conf()
+            .is_ok_and(|auth| auth.contains(&account.public_key()))
+    });
+    if !trusted {
+        bail!(
+            "this machine has not the account key of lattice `{lattice}`'s auth.conf in {}: revoke on the machine that ran `wash lattice init {lattice}`",
+            keys_dir.display()
+        );
+    }
+    let signers = load_signers(keys_dir, lattice)?;
+    let mut revoked = dir.read_revocations()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    revoked.insert(user.to_string(), now);
+    let json =
+        serde_json::to_string_pretty(&revoked).context("failed to encode the revocations")?;
+    write_private(&dir.root().join(REVOCATIONS), &json)?;
+    let tls = dir.tls_files();
+    write_auth_conf(
+        dir,
+        &signers,
+        lattice,
+        tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )?;
+    let mut reloaded = Vec::new();
+    for pid in dir.running_local_servers() {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .context("failed to run kill -HUP")?;
+        if status.success() {
+            reloaded.push(pid);
+        }
+    }
+    Ok(RevokeReport {
+        lattice: lattice.to_string(),
+        user: user.to_string(),
+        revoked_at: now,
+        auth_conf: dir.auth_conf().display().to_string(),
+        reloaded,
     })
 }
 

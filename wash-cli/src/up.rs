@@ -263,15 +263,12 @@ async fn up(args: UpArgs, output: OutputFormat) -> anyhow::Result<()> {
     let nats_server = match args.nats_server {
         Some(port) => {
             let store = nats_store_dir(args.nats_store.clone(), &args.lattice)?;
-            let auth = if args.no_nats_auth {
-                None
-            } else {
+            if !args.no_nats_auth {
                 let dir = ensure_lattice_auth(&args.lattice, &keys_dir, port, &store)?;
-                let text = dir.read_auth_conf()?;
+                dir.read_auth_conf()?;
                 lattice_dir = Some(dir);
-                Some(text)
-            };
-            Some(LocalNatsServer::start(port, &store, auth.as_deref())?)
+            }
+            Some(LocalNatsServer::start(port, &store, lattice_dir.as_ref())?)
         }
         None => None,
     };
@@ -923,19 +920,22 @@ fn ensure_lattice_auth(
 struct LocalNatsServer {
     child: Child,
     port: u16,
-    /// Holds the generated configuration file (the JetStream data lives elsewhere).
-    _config_dir: tempfile::TempDir,
+    /// The configuration and pid files written for it, removed when it stops.
+    written: Vec<PathBuf>,
+    /// Holds the configuration file of an open server (the JetStream data lives
+    /// elsewhere).
+    _config_dir: Option<tempfile::TempDir>,
 }
 
 impl LocalNatsServer {
     /// Starts nats-server on `port` with JetStream in `jetstream_dir` (created if needed)
-    /// and, when given, the lattice's `auth.conf` text (operator, resolver, TLS).
-    fn start(port: u16, jetstream_dir: &Path, auth: Option<&str>) -> anyhow::Result<Self> {
+    /// and, when given, the auth of a lattice directory: its configuration is written
+    /// there and includes `auth.conf` (operator, resolver, TLS), with a pid file, so that
+    /// `wash lattice revoke` can have it reload the lattice's auth while it runs.
+    fn start(port: u16, jetstream_dir: &Path, auth: Option<&LatticeDir>) -> anyhow::Result<Self> {
         let binary = find_nats_server().context(
             "failed to find nats-server: install it (`scripts/setup.sh lattice` does), name it with NATS_SERVER=PATH, or use --nats-url",
         )?;
-        let config_dir = tempfile::tempdir()
-            .context("failed to create a directory for the nats-server configuration")?;
         std::fs::create_dir_all(jetstream_dir).with_context(|| {
             format!(
                 "failed to create the JetStream store directory {}",
@@ -944,10 +944,28 @@ impl LocalNatsServer {
         })?;
         let jetstream = std::path::absolute(jetstream_dir)
             .with_context(|| format!("failed to resolve {}", jetstream_dir.display()))?;
-        let config = config_dir.path().join("nats-server.conf");
-        let text = format!("{}{}", durable_config(port, &jetstream), auth.unwrap_or(""));
+        let mut text = durable_config(port, &jetstream);
+        let mut written = Vec::new();
+        let (config, config_dir) = match auth {
+            Some(dir) => {
+                let pid = dir.local_server_pid(port);
+                text.push_str(&format!(
+                    "pid_file: {:?}\ninclude \"{}\"\n",
+                    pid.display().to_string(),
+                    crate::lattice_auth::AUTH_CONF
+                ));
+                written.push(pid);
+                (dir.local_server_conf(port), None)
+            }
+            None => {
+                let config_dir = tempfile::tempdir()
+                    .context("failed to create a directory for the nats-server configuration")?;
+                (config_dir.path().join("nats-server.conf"), Some(config_dir))
+            }
+        };
         std::fs::write(&config, text)
             .with_context(|| format!("failed to write {}", config.display()))?;
+        written.push(config.clone());
         let child = Command::new(&binary)
             .arg("-c")
             .arg(&config)
@@ -959,6 +977,7 @@ impl LocalNatsServer {
         let mut server = LocalNatsServer {
             child,
             port,
+            written,
             _config_dir: config_dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -993,6 +1012,9 @@ impl Drop for LocalNatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for path in &self.written {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

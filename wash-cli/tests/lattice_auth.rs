@@ -781,3 +781,168 @@ fn wash_up_nats_server_runs_a_tls_lattice_with_providers_out_of_process() {
         (200, r#"{"counter":2}"#.into())
     );
 }
+
+/// Whether a fresh connection with `creds` is admitted by the server at `url`.
+async fn admitted(url: &str, creds: &Path) -> Result<(), String> {
+    let options = async_nats::ConnectOptions::with_credentials_file(creds.to_path_buf())
+        .await
+        .unwrap()
+        .max_reconnects(Some(0));
+    match tokio::time::timeout(Duration::from_secs(5), options.connect(url)).await {
+        Ok(Ok(client)) => {
+            client.flush().await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 5 s".into()),
+    }
+}
+
+#[test]
+fn wash_lattice_revoke_cuts_off_one_user_of_a_running_lattice_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let keys = dir.path().join("keys");
+    let lattice = "revoking";
+    let lattice_dir = init(&home, &keys, lattice, &[]);
+    let (nats_port, http_port) = (free_port(), free_port());
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
+    let (child, _) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
+    let up = Up(child);
+    assert_eq!(first_visit(http_port), r#"{"counter":1}"#);
+
+    // A second wash user, say the copy on a laptop that got lost.
+    let lost = dir.path().join("lost.creds");
+    let lattice_cmd = |args: &[&str]| {
+        wash()
+            .args(["lattice"])
+            .args(args)
+            .args(["--lattice", lattice])
+            .env("HOME", &home)
+            .env("WASH_KEYS", &keys)
+            .output()
+            .unwrap()
+    };
+    ok(&lattice_cmd(&[
+        "creds",
+        "--role",
+        "wash",
+        "-o",
+        lost.to_str().unwrap(),
+    ]));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let user = runtime.block_on(async {
+        admitted(&nats_url, &lost).await.unwrap();
+        let (open, mut events) = connect(&nats_url, &lost).await;
+
+        // Bad input first: nothing is revoked by it.
+        let err = fails(&lattice_cmd(&["revoke", "--user", "NOTAKEY"]));
+        assert!(err.contains("not a user public key"), "{err}");
+        let err = fails(&lattice_cmd(&[
+            "revoke",
+            "--creds",
+            app.join("app.yaml").to_str().unwrap(),
+        ]));
+        assert!(err.contains("holds no user seed"), "{err}");
+        let err = fails(&lattice_cmd(&["revoke"]));
+        assert!(err.contains("--creds") && err.contains("--user"), "{err}");
+        admitted(&nats_url, &lost).await.unwrap();
+
+        let out = ok(&lattice_cmd(&[
+            "--output",
+            "json",
+            "revoke",
+            "--creds",
+            lost.to_str().unwrap(),
+        ]));
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            report["reloaded"].as_array().map(Vec::len),
+            Some(1),
+            "{report}"
+        );
+        let user = report["user"].as_str().unwrap().to_string();
+        let auth = std::fs::read_to_string(lattice_dir.join("auth.conf")).unwrap();
+        assert!(revoked_users(&auth).contains(&user), "{auth}");
+
+        // The revoked user is refused from now on ...
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let refusal = loop {
+            match admitted(&nats_url, &lost).await {
+                Err(e) => break e,
+                Ok(()) if Instant::now() > deadline => {
+                    panic!("the revoked user still connects 10 s after the revoke")
+                }
+                Ok(()) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        assert!(
+            refusal.to_lowercase().contains("authorization"),
+            "{refusal}"
+        );
+        // ... and its open connection is closed by the server.
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(event) = events.recv().await {
+                let event = event.to_lowercase();
+                if event.contains("revoked") || event.contains("disconnected") {
+                    return event;
+                }
+            }
+            String::new()
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the revoked user's open connection stayed open"));
+        assert!(!closed.is_empty());
+        drop(open);
+
+        // Every other user is still admitted, and the lattice serves.
+        for role in ["host", "wash", "observer", "provider"] {
+            admitted(&nats_url, &lattice_dir.join(format!("{role}.creds")))
+                .await
+                .unwrap_or_else(|e| panic!("{role} refused after another's revoke: {e}"));
+        }
+        user
+    });
+    assert_eq!(
+        common::get(http_port, "/visits"),
+        (200, r#"{"counter":2}"#.into())
+    );
+    assert!(up.interrupt().success(), "wash up did not exit cleanly");
+    assert!(
+        !lattice_dir
+            .join(format!("nats-server-{nats_port}.pid"))
+            .exists(),
+        "wash up left its pid file"
+    );
+    // Rewriting the lattice's configuration keeps the revocation.
+    ok(&wash()
+        .args(["lattice", "init", lattice, "--force"])
+        .env("HOME", &home)
+        .env("WASH_KEYS", &keys)
+        .output()
+        .unwrap());
+    let auth = std::fs::read_to_string(lattice_dir.join("auth.conf")).unwrap();
+    assert!(
+        revoked_users(&auth).contains(&user),
+        "init --force dropped the revocation of {user}: {auth}"
+    );
+}
+
+/// The users the account JWTs of an `auth.conf` revoke.
+fn revoked_users(auth: &str) -> Vec<String> {
+    use base64::Engine as _;
+    auth.split('"')
+        .filter(|part| part.starts_with("eyJ"))
+        .filter_map(|jwt| jwt.split('.').nth(1))
+        .filter_map(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .ok()
+        })
+        .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .filter_map(|claims| claims["nats"]["revocations"].as_object().cloned())
+        .flat_map(|revoked| revoked.keys().cloned().collect::<Vec<_>>())
+        .collect()
+}
