@@ -242,6 +242,11 @@ impl Signers {
         }
     }
 
+    /// The operator's self-signed JWT (naming the system account).
+    pub fn operator_jwt(&self, lattice: &str) -> Result<String, AuthError> {
+        operator_jwt(&self.operator, &self.system_account, lattice)
+    }
+
     /// The name of the data account of `lattice`.
     pub fn data_account_name(lattice: &str) -> String {
         format!("{lattice}_data")
@@ -283,13 +288,21 @@ impl Signers {
     /// `resolver: MEMORY` with the three accounts preloaded (the lattice's two refusing
     /// the `revoked` users) and, with `tls` (certificate and key files), TLS required of
     /// every client.
+    ///
+    /// `operator_jwt` reuses the operator JWT of an earlier `auth.conf`: nats-server
+    /// refuses a configuration reload that changes the trusted operators, and a JWT signed
+    /// anew differs (its issue time), so rewrites for a running server must keep it.
     pub fn auth_conf(
         &self,
         lattice: &str,
         tls: Option<(&Path, &Path)>,
         revoked: &Revocations,
+        operator_jwt: Option<&str>,
     ) -> Result<String, AuthError> {
-        let operator = operator_jwt(&self.operator, &self.system_account, lattice)?;
+        let operator = match operator_jwt {
+            Some(jwt) => jwt.to_string(),
+            None => self.operator_jwt(lattice)?,
+        };
         let none = Revocations::new();
         let system = account_jwt(&self.operator, &self.system_account, "SYS", false, &none)?;
         let account = account_jwt(&self.operator, &self.account, lattice, true, revoked)?;
@@ -520,7 +533,7 @@ mod tests {
             assert!(user.creds.contains("-----BEGIN USER NKEY SEED-----\nSU"));
         }
         let auth = signers
-            .auth_conf("demo", None, &Revocations::new())
+            .auth_conf("demo", None, &Revocations::new(), None)
             .unwrap();
         assert!(auth.contains("resolver: MEMORY"), "{auth}");
         assert!(!auth.contains("tls {"), "{auth}");
@@ -539,13 +552,18 @@ mod tests {
                 "demo",
                 Some((Path::new("/c.pem"), Path::new("/k.pem"))),
                 &Revocations::new(),
+                None,
             )
             .unwrap();
         assert!(with_tls.contains("cert_file: \"/c.pem\""), "{with_tls}");
 
         // A revoked user is named in both accounts of the lattice.
         let revoked = Revocations::from([("UREVOKED".to_string(), 1_700_000_000)]);
-        let auth = signers.auth_conf("demo", None, &revoked).unwrap();
+        let operator = signers.operator_jwt("demo").unwrap();
+        let auth = signers
+            .auth_conf("demo", None, &revoked, Some(&operator))
+            .unwrap();
+        assert!(auth.contains(&format!("operator: {operator:?}")), "{auth}");
         for key in [
             signers.account.public_key(),
             signers.data_account.public_key(),

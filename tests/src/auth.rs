@@ -180,7 +180,7 @@ impl Members {
             users.push((role, user.jwt, user.seed));
         }
         let auth_conf = signers
-            .auth_conf("*", None, &Default::default())
+            .auth_conf("*", None, &Default::default(), None)
             .expect("failed to sign the test accounts");
         Members {
             dir,

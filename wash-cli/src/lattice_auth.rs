@@ -358,7 +358,19 @@ fn write_auth_conf(
     tls: Option<(&Path, &Path)>,
 ) -> anyhow::Result<()> {
     let revoked = dir.read_revocations()?;
-    let auth = signers.auth_conf(lattice, tls, &revoked)?;
+    // The operator JWT of the current auth.conf, if it is this operator's: a running
+    // nats-server reloads only a configuration with the same trusted operator.
+    let current = std::fs::read_to_string(dir.auth_conf()).unwrap_or_default();
+    let operator = current
+        .contains(&signers.operator.public_key())
+        .then(|| {
+            current.lines().find_map(|l| {
+                l.strip_prefix("operator: \"")
+                    .and_then(|rest| rest.strip_suffix('"'))
+            })
+        })
+        .flatten();
+    let auth = signers.auth_conf(lattice, tls, &revoked, operator)?;
     write_private(
         &dir.auth_conf(),
         &format!("# Written by `wash lattice init` (and `wash lattice revoke`).\n{auth}"),

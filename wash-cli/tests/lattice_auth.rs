@@ -575,18 +575,61 @@ fn first_visit(http_port: u16) -> String {
     }
 }
 
+/// A lattice made by `wash lattice init` (with `init_flags`), run by `wash up
+/// --nats-server` with the counter app (providers out of process), until ready.
+struct SecuredLattice {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    keys: PathBuf,
+    lattice_dir: PathBuf,
+    nats_port: u16,
+    nats_url: String,
+    http_port: u16,
+    app: PathBuf,
+    /// What `wash up` printed until ready.
+    text: String,
+    up: Up,
+}
+
+impl SecuredLattice {
+    fn start(lattice: &str, init_flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let keys = dir.path().join("keys");
+        let lattice_dir = init(&home, &keys, lattice, init_flags);
+        let (nats_port, http_port) = (free_port(), free_port());
+        let nats_url = format!("nats://127.0.0.1:{nats_port}");
+        let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
+        let (child, text) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
+        SecuredLattice {
+            dir,
+            home,
+            keys,
+            lattice_dir,
+            nats_port,
+            nats_url,
+            http_port,
+            app,
+            text,
+            up: Up(child),
+        }
+    }
+}
+
 #[test]
 fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keys = dir.path().join("keys");
     let lattice = "secured";
-    let lattice_dir = init(&home, &keys, lattice, &[]);
-    let (nats_port, http_port) = (free_port(), free_port());
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
-    let (child, text) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
-    let up = Up(child);
+    let SecuredLattice {
+        dir,
+        keys,
+        lattice_dir,
+        nats_url,
+        http_port,
+        app,
+        text,
+        up,
+        ..
+    } = SecuredLattice::start(lattice, &[]);
     let host = common::host_id(&text);
     assert!(
         text.contains(&format!(
@@ -733,17 +776,18 @@ fn wash_up_nats_server_runs_an_authenticated_lattice_end_to_end() {
 /// key-value backend connect over it.
 #[test]
 fn wash_up_nats_server_runs_a_tls_lattice_with_providers_out_of_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keys = dir.path().join("keys");
     let lattice = "secured-tls";
-    let lattice_dir = init(&home, &keys, lattice, &["--tls"]);
+    let SecuredLattice {
+        dir,
+        keys,
+        lattice_dir,
+        nats_url,
+        http_port,
+        text,
+        up: _up,
+        ..
+    } = SecuredLattice::start(lattice, &["--tls"]);
     assert!(lattice_dir.join("tls/ca.pem").is_file());
-    let (nats_port, http_port) = (free_port(), free_port());
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
-    let (child, text) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
-    let _up = Up(child);
     let host = common::host_id(&text);
 
     let first = first_visit(http_port);
@@ -800,16 +844,19 @@ async fn admitted(url: &str, creds: &Path) -> Result<(), String> {
 
 #[test]
 fn wash_lattice_revoke_cuts_off_one_user_of_a_running_lattice_and_no_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let keys = dir.path().join("keys");
     let lattice = "revoking";
-    let lattice_dir = init(&home, &keys, lattice, &[]);
-    let (nats_port, http_port) = (free_port(), free_port());
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
-    let app = secured_app(dir.path(), http_port, &nats_url, &lattice_dir);
-    let (child, _) = wash_up_nats_server(&app, &home, &keys, lattice, nats_port);
-    let up = Up(child);
+    let SecuredLattice {
+        dir,
+        home,
+        keys,
+        lattice_dir,
+        nats_port,
+        nats_url,
+        http_port,
+        app,
+        up,
+        ..
+    } = SecuredLattice::start(lattice, &[]);
     assert_eq!(first_visit(http_port), r#"{"counter":1}"#);
 
     // A second wash user, say the copy on a laptop that got lost.
@@ -850,6 +897,10 @@ fn wash_lattice_revoke_cuts_off_one_user_of_a_running_lattice_and_no_other() {
         assert!(err.contains("--creds") && err.contains("--user"), "{err}");
         admitted(&nats_url, &lost).await.unwrap();
 
+        // JWTs carry their issue time in seconds: revoking in a later second than
+        // `init` signed the operator is the case a reload must survive (a re-signed
+        // operator JWT would be refused by nats-server's reload).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         let out = ok(&lattice_cmd(&[
             "--output",
             "json",
