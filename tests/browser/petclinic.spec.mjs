@@ -8,59 +8,36 @@
 // (`bash scripts/build-actors.sh`), /usr/bin/chromium and `npm ci` here. Run it with
 // `bash tests/browser/run.sh` (or `node --test tests/browser/petclinic.spec.mjs`).
 // Environment: WASH_BIN (default target/debug/wash), CHROMIUM (default /usr/bin/chromium).
+// `wash up`, chromium and the teardown come from harness.mjs, shared with the other spec.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
+import {
+  artifacts,
+  freePort,
+  launchChromium,
+  requireFiles,
+  root,
+  startWash,
+  stepper,
+  tearDown,
+  watchPage,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const washBin = process.env.WASH_BIN || path.join(root, 'target/debug/wash');
-const chromiumBin = process.env.CHROMIUM || '/usr/bin/chromium';
-const artifacts = path.join(root, 'tests/artifacts');
 const screenshot = path.join(artifacts, 'petclinic.png');
 const failureScreenshot = path.join(artifacts, 'petclinic-failure.png');
 
-const READY_LINE = 'ready; press Ctrl-C to stop';
-const READY_TIMEOUT_MS = 45_000;
 const STEP_TIMEOUT_MS = 10_000;
 
-// The network here is closed: nothing in the browser may reach out on its own.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 let tmp; // temp dir: manifest copy, key-value data, keys, browser profile
-let wash; // { child, output(), exited }
+let wash; // wash up's handle from startWash
 let context; // playwright persistent context (its own fresh --user-data-dir)
 
-// ---- wash up --------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+// ---- the app under test ---------------------------------------------------------------
 
 /** Rewrites `pattern` in `text`; fails loudly when app.yaml no longer has it. */
 function rewrite(text, pattern, replacement, what) {
@@ -86,88 +63,14 @@ function testManifest(port) {
   return yaml;
 }
 
-/** Starts `wash up` on the manifest and resolves once it prints the ready line. */
-function startWash(manifest) {
-  const child = spawn(washBin, ['up', manifest], {
-    cwd: tmp,
-    env: { ...process.env, WASH_KEYS: path.join(tmp, 'keys'), NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  const keep = (chunk) => {
-    log = (log + chunk).slice(-20_000);
-  };
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const handle = { child, output: () => log, exited, running: true };
-  exited.then(() => {
-    handle.running = false;
-  });
-  child.stderr.setEncoding('utf8').on('data', keep);
-  const ready = new Promise((resolve, reject) => {
-    let stdout = '';
-    child.on('error', (err) => reject(new Error(`cannot start ${washBin}: ${err.message}`)));
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      keep(chunk);
-      stdout += chunk;
-      if (stdout.includes(READY_LINE)) {
-        resolve();
-      }
-    });
-    exited.then(({ code, signal }) =>
-      reject(new Error(`wash up exited (code ${code}, signal ${signal}) before it was ready:\n${log}`)),
-    );
-    setTimeout(
-      () => reject(new Error(`wash up not ready after ${READY_TIMEOUT_MS / 1000} s:\n${log}`)),
-      READY_TIMEOUT_MS,
-    ).unref();
-  });
-  return { handle, ready };
-}
-
-/** SIGTERM (wash up exits cleanly on it), SIGKILL if it hangs. */
-async function stopWash() {
-  if (!wash || !wash.running) {
-    return;
-  }
-  wash.child.kill('SIGTERM');
-  const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
-  if ((await Promise.race([wash.exited, timeout])) === 'timeout') {
-    console.error('wash up did not stop on SIGTERM within 10 s; killing it');
-    wash.child.kill('SIGKILL');
-    await wash.exited;
-  }
-}
-
-// Never leave wash up behind, whatever ends this process.
-process.on('exit', () => {
-  if (wash && wash.running) {
-    wash.child.kill('SIGKILL');
-  }
-});
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    if (wash && wash.running) {
-      wash.child.kill('SIGKILL');
-    }
-    process.exit(130);
-  });
-}
-
 // ---- setup and teardown ---------------------------------------------------------------
 
 before(async () => {
-  const missing = [
-    [washBin, 'run `cargo build -p wash-cli`'],
-    [chromiumBin, 'run scripts/setup.sh (installs Debian chromium)'],
-    ...['gateway', 'owners', 'vets', 'visits', 'ui'].map((a) => [
+  requireFiles(
+    ['gateway', 'owners', 'vets', 'visits', 'ui'].map((a) => [
       path.join(root, `actors/target/wasm/petclinic-${a}.wasm`),
       'run `bash scripts/build-actors.sh`',
     ]),
-  ].filter(([file]) => !existsSync(file));
-  assert.deepEqual(
-    missing.map(([file, fix]) => `${file} is missing: ${fix}`),
-    [],
-    'the browser test cannot run',
   );
 
   // No stale pictures from an earlier run.
@@ -178,33 +81,18 @@ before(async () => {
   const port = await freePort();
   const manifest = path.join(tmp, 'app.yaml');
   writeFileSync(manifest, testManifest(port));
-  const started = startWash(manifest);
+  const started = startWash(['up', manifest], tmp);
   wash = started.handle;
   await started.ready;
 
-  context = await chromium.launchPersistentContext(path.join(tmp, 'profile'), {
-    executablePath: chromiumBin,
-    headless: true,
-    args: CHROMIUM_ARGS,
+  context = await launchChromium(path.join(tmp, 'profile'), {
     baseURL: `http://127.0.0.1:${port}`,
     viewport: { width: 1100, height: 900 },
-    timeout: 30_000,
+    stepTimeoutMs: STEP_TIMEOUT_MS,
   });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
 });
 
-after(async () => {
-  try {
-    if (context) {
-      await context.close();
-    }
-  } finally {
-    await stopWash();
-    if (tmp) {
-      rmSync(tmp, { recursive: true, force: true });
-    }
-  }
-});
+after(() => tearDown({ context, wash, tmp }));
 
 // ---- the test -------------------------------------------------------------------------
 
@@ -212,14 +100,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
   const page = context.pages()[0] || (await context.newPage());
 
   // Anything going wrong in the page itself fails the test.
-  const pageProblems = [];
-  page.on('pageerror', (err) => pageProblems.push(`page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') {
-      pageProblems.push(`console error: ${msg.text()}`);
-    }
-  });
-  page.on('requestfailed', (req) => pageProblems.push(`request failed: ${req.method()} ${req.url()}`));
+  const pageProblems = watchPage(page, { failedRequests: true });
 
   const app = page.getByTestId('app');
   // Form inputs share their data-testid with the cells that show the saved value
@@ -232,12 +113,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
     page.locator(`main#app[data-view="${view}"][data-loading="false"]`).waitFor({ state: 'visible' });
   const ownerNames = () => page.getByTestId('owners-rows').getByTestId('owner-name').allTextContents();
 
-  let currentStep = '';
-  const step = async (name, fn) => {
-    currentStep = name;
-    t.diagnostic(`step: ${name}`);
-    await fn();
-  };
+  const steps = stepper(t);
 
   // A unique owner for this run (letters only: a last name, at most 30 characters).
   const suffix = Array.from(Date.now().toString(36) + Math.random().toString(36).slice(2, 6))
@@ -254,7 +130,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
   const visit = { date: '2024-02-29', description: 'Annual check-up; teeth trimmed.' };
 
   try {
-    await step('open the app: every seed owner listed', async () => {
+    await steps.run('open the app: every seed owner listed', async () => {
       await page.goto('/');
       await viewReady('owners-view');
       await page.getByTestId('owner-row').first().waitFor();
@@ -263,7 +139,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
       assert.equal(await page.title(), 'Petclinic');
     });
 
-    await step('find owners by last name "Davis"', async () => {
+    await steps.run('find owners by last name "Davis"', async () => {
       await page.getByTestId('search-last-name').fill('Davis');
       await page.getByTestId('search-button').click();
       await page.waitForURL(/#\/owners\?lastName=Davis$/);
@@ -280,7 +156,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
       assert.equal(await page.getByTestId('owners-empty').isHidden(), true);
     });
 
-    await step(`add owner ${owner.firstName} ${owner.lastName}`, async () => {
+    await steps.run(`add owner ${owner.firstName} ${owner.lastName}`, async () => {
       await page.getByTestId('add-owner-button').click();
       await viewReady('owner-form-view');
       assert.equal(await page.getByTestId('owner-form-title').textContent(), 'Add owner');
@@ -302,7 +178,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
     });
     const ownerUrl = page.url();
 
-    await step(`add pet ${pet.name} (${pet.type})`, async () => {
+    await steps.run(`add pet ${pet.name} (${pet.type})`, async () => {
       await page.getByTestId('add-pet-button').click();
       await viewReady('pet-form-view');
       assert.equal(
@@ -325,7 +201,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
       assert.equal(await page.getByTestId('pet').count(), 1);
     });
 
-    await step(`add a visit to ${pet.name}`, async () => {
+    await steps.run(`add a visit to ${pet.name}`, async () => {
       const card = page.locator(`[data-testid=pet][data-pet-name="${pet.name}"]`);
       await card.getByTestId('add-visit-button').click();
       await viewReady('visit-form-view');
@@ -348,7 +224,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
 
-    await step(`find the new owner by last name: listed with ${pet.name}`, async () => {
+    await steps.run(`find the new owner by last name: listed with ${pet.name}`, async () => {
       await page.getByTestId('nav-owners').click();
       await viewReady('owners-view');
       await page.getByTestId('search-last-name').fill(owner.lastName);
@@ -369,7 +245,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
       assert.deepEqual(await ownerNames(), [`${owner.firstName} ${owner.lastName}`]);
     });
 
-    currentStep = 'page health';
+    steps.current = 'page health';
     assert.equal(await page.getByTestId('status').textContent(), '', 'no page-level error message');
     assert.deepEqual(pageProblems, [], 'the page logged no errors and no request failed');
   } catch (err) {
@@ -379,7 +255,7 @@ test('petclinic: find owners, add an owner, a pet and a visit', async (t) => {
       .evaluate((m) => `view=${m.dataset.view} loading=${m.dataset.loading} status="${m.querySelector('#status').textContent}"`)
       .catch(() => 'unavailable');
     err.message =
-      `step "${currentStep}" failed: ${err.message}\n` +
+      `step "${steps.current}" failed: ${err.message}\n` +
       `  page: ${page.url()} (${state})\n` +
       (pageProblems.length ? `  page problems: ${pageProblems.join('; ')}\n` : '') +
       `  screenshot: ${failureScreenshot}`;
