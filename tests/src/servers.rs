@@ -187,17 +187,7 @@ impl NatsServer {
     /// its options or the run's `NIMBUS_TEST_NATS=open`), it admits only its members.
     pub fn start_with(options: NatsOptions) -> Self {
         let dir = tempfile::tempdir().expect("failed to create a temp dir for nats-server");
-        // An included config brings its own auth.
-        let members = if options.open || options.include.is_some() || crate::auth::open_by_env() {
-            None
-        } else {
-            Some(
-                options
-                    .members
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(Members::generate())),
-            )
-        };
+        let members = admitted_members(&options);
         let mut server = Self {
             child: None,
             ports: None,
@@ -548,6 +538,21 @@ pub async fn connect(url: impl AsRef<str>) -> Result<async_nats::Client, async_n
     connect_as(url, Role::Host).await
 }
 
+/// Who a server started with `options` admits: `None` (anyone) when it is open by its
+/// options or the run's `NIMBUS_TEST_NATS=open`, or when an included config brings its
+/// own auth; else the given members, or new ones.
+fn admitted_members(options: &NatsOptions) -> Option<Arc<Members>> {
+    if options.open || options.include.is_some() || crate::auth::open_by_env() {
+        return None;
+    }
+    Some(
+        options
+            .members
+            .clone()
+            .unwrap_or_else(|| Arc::new(Members::generate())),
+    )
+}
+
 /// Several `nats-server`s joined by routes into one cluster.
 pub struct NatsCluster {
     /// The members, in start order (named `n0`, `n1`, ...).
@@ -568,12 +573,9 @@ impl NatsCluster {
     /// [`NatsCluster::start`] with every member's `include`, `open` and `members` taken from
     /// `options` (the cluster settings are its own). All members admit the same users.
     pub fn start_with(size: usize, options: NatsOptions) -> Self {
-        let open = options.open || options.include.is_some() || crate::auth::open_by_env();
-        let members = match (open, options.members) {
-            (true, _) => None,
-            (false, Some(members)) => Some(members),
-            (false, None) => Some(Arc::new(Members::generate())),
-        };
+        // Made once here, so that every member admits the same users.
+        let members = admitted_members(&options);
+        let open = members.is_none();
         let mut servers: Vec<NatsServer> = Vec::with_capacity(size);
         for i in 0..size {
             let routes = servers.iter().map(NatsServer::route_url).collect();
@@ -624,12 +626,6 @@ impl NatsCluster {
     /// The client URLs of all members.
     pub fn urls(&self) -> Vec<String> {
         self.servers.iter().map(NatsServer::url).collect()
-    }
-
-    /// The creds file of a client playing `role` (every member admits the same users);
-    /// `None` when the cluster is open.
-    pub fn creds(&self, role: Role) -> Option<PathBuf> {
-        self.servers.first().and_then(|s| s.creds(role))
     }
 }
 

@@ -269,6 +269,16 @@ fn load_signers(keys_dir: &Path, lattice: &str) -> anyhow::Result<Signers> {
     })
 }
 
+/// Whether this machine holds the account key that the lattice directory's `auth.conf`
+/// trusts (the keys directory may hold another machine's lattice of the same name): only
+/// then can it issue or revoke users the lattice's server honours.
+fn holds_trusted_account(dir: &LatticeDir, keys_dir: &Path, lattice: &str) -> bool {
+    stored_account(keys_dir, lattice).is_some_and(|account| {
+        dir.read_auth_conf()
+            .is_ok_and(|auth| auth.contains(&account.public_key()))
+    })
+}
+
 /// The lattice account's key, if this machine has it (nothing is created).
 fn stored_account(keys_dir: &Path, lattice: &str) -> Option<KeyPair> {
     let path = keys::key_path(keys_dir, &key_name(lattice, "account"));
@@ -432,11 +442,7 @@ pub fn revoke(
             dir.root().display()
         );
     }
-    let trusted = stored_account(keys_dir, lattice).is_some_and(|account| {
-        dir.read_auth_conf()
-            .is_ok_and(|auth| auth.contains(&account.public_key()))
-    });
-    if !trusted {
+    if !holds_trusted_account(dir, keys_dir, lattice) {
         bail!(
             "this machine has not the account key of lattice `{lattice}`'s auth.conf in {}: revoke on the machine that ran `wash lattice init {lattice}`",
             keys_dir.display()
@@ -524,11 +530,7 @@ pub fn issue_provider_creds(
 ) -> anyhow::Result<Option<PathBuf>> {
     // Only an account the lattice's server trusts can sign them (the keys directory may
     // hold another machine's lattice of the same name).
-    let trusted = stored_account(keys_dir, lattice).is_some_and(|account| {
-        dir.read_auth_conf()
-            .is_ok_and(|auth| auth.contains(&account.public_key()))
-    });
-    if !trusted {
+    if !holds_trusted_account(dir, keys_dir, lattice) {
         return Ok(None);
     }
     let path = dir.providers_dir().join(format!("{provider_key}.creds"));
